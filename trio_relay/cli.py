@@ -1,0 +1,98 @@
+"""Command line: argv and environment (plus ``.env``) -> configuration -> a running relay.
+
+A bad configuration prints one line naming the variable and what is wrong, and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+import trio
+from dotenv import dotenv_values
+
+from .config import Backend, RelayConfig, load_config
+from .errors import ConfigError
+from .server import bound_port, serve_relay
+
+log = logging.getLogger("trio_relay")
+
+EXIT_CONFIG_ERROR = 2
+
+
+def environment(dotenv_path: str = ".env") -> dict[str, str]:
+    """The process environment over the ``.env`` file of the working directory (env wins)."""
+    values = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+    values.update(os.environ)
+    return values
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="trio-relay",
+        description="Relay browser voice/text clients to the OpenAI / Azure OpenAI Realtime API. "
+        "Configuration comes from the environment and a .env file; flags override it.",
+    )
+    parser.add_argument("--host", help="interface to listen on (env HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (env PORT, default 8080)")
+    return parser.parse_args(argv)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # trio-websocket logs every frame at DEBUG; keep it at INFO unless asked for explicitly.
+    logging.getLogger("trio-websocket").setLevel(max(logging.INFO, logging.getLevelName(level)))
+
+
+def describe(config: RelayConfig) -> str:
+    if config.backend is Backend.FAKE:
+        return "the bundled fake upstream (offline demo mode)"
+    assert config.upstream is not None
+    auth = "Entra ID" if config.upstream.use_entra_id else "API key"
+    return f"{config.backend.value} ({config.upstream.dialect.value} dialect, {auth})"
+
+
+async def run(config: RelayConfig) -> None:
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(serve_relay, config)
+        port = bound_port(listeners)
+        host = config.host
+        log.info("trio-relay listening on http://%s:%d, upstream: %s", host, port, describe(config))
+        if config.backend is Backend.FAKE:
+            log.info(
+                "no credentials configured: running on the bundled fake upstream "
+                "(set OPENAI_API_KEY or AZURE_OPENAI_ENDPOINT to use a real one)"
+            )
+        print(f"trio-relay ready: ws://{host}:{port}/realtime", flush=True)
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(environment() if env is None else env, host=args.host, port=args.port)
+    except ConfigError as exc:
+        print(f"trio-relay: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    setup_logging(config.log_level)
+    try:
+        trio.run(run, config)
+    except KeyboardInterrupt:
+        log.info("interrupted; stopped")
+    except OSError as exc:
+        print(
+            f"trio-relay: cannot listen on {config.host}:{config.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""Configuration: read once at start-up from the environment (and ``.env``) into frozen attrs.
+
+Every setting has its default here and nowhere else; :func:`load_config` turns a plain mapping of
+environment variables into a :class:`RelayConfig` or raises :class:`ConfigError` naming the variable
+and what is wrong with it. No I/O besides what the caller passes in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Literal, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import attrs
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_OPENAI_MODEL = "gpt-realtime"
+ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
+
+
+class Backend(StrEnum):
+    OPENAI = "openai"
+    AZURE = "azure"
+    FAKE = "fake"
+
+
+class Dialect(StrEnum):
+    """Which Realtime protocol the upstream speaks: GA by default, beta for Azure previews."""
+
+    GA = "ga"
+    BETA = "beta"
+
+
+@attrs.frozen
+class SessionSettings:
+    """Server-side settings sent upstream in ``session.update``; never taken from browsers."""
+
+    instructions: str = (
+        "You are a helpful, concise voice assistant. Answer in one or two short sentences."
+    )
+    voice: str = "alloy"
+    output_modality: Literal["audio", "text"] = "audio"
+    transcription_model: str | None = "whisper-1"
+    vad_threshold: float = 0.5
+    vad_prefix_padding_ms: int = 300
+    vad_silence_duration_ms: int = 500
+    greeting: str = "Hi! Type a message or turn on the microphone and start talking."
+
+
+@attrs.frozen
+class Limits:
+    """Sizes and timeouts. Each is a named setting with its default documented in the README."""
+
+    audio_chunk_ms: int = 100
+    max_message_bytes: int = 256 * 1024
+    max_user_text_bytes: int = 16 * 1024
+    handshake_timeout_s: float = 10.0
+    upstream_connect_timeout_s: float = 10.0
+    upstream_session_timeout_s: float = 10.0
+    close_timeout_s: float = 2.0
+    audio_queue_frames: int = 64
+
+
+@attrs.frozen
+class UpstreamTarget:
+    """Where and how to connect upstream. Secrets are kept out of ``repr``."""
+
+    backend: Backend
+    url: str
+    dialect: Dialect
+    api_key: str | None = attrs.field(default=None, repr=False)
+    use_entra_id: bool = False
+
+
+@attrs.frozen
+class RelayConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    backend: Backend = Backend.FAKE
+    backend_was_inferred: bool = False
+    # For openai / azure: fixed at start-up. For fake: None, resolved when the bundled
+    # fake upstream has bound its ephemeral port (see :func:`fake_target`).
+    upstream: UpstreamTarget | None = None
+    session: SessionSettings = SessionSettings()
+    limits: Limits = Limits()
+    static_dir: str | None = None
+
+
+# --- parsing helpers -------------------------------------------------------------------------
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be a number, got {raw!r}") from None
+    if not (low <= value <= high) or math.isnan(value):
+        raise ConfigError(name, f"must be between {low} and {high}, got {raw}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: Callable[[str], T], default: T) -> T:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    try:
+        return choices(raw)
+    except ValueError:
+        raise ConfigError(name, f"unsupported value {raw!r}") from None
+
+
+def _str(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name)
+    return default if raw is None or raw.strip() == "" else raw
+
+
+def _ws_base(url: str, variable: str) -> str:
+    """Normalise an http(s)/ws(s) base URL to ws(s), without a trailing slash."""
+    parts = urlsplit(url.strip())
+    schemes = {"https": "wss", "wss": "wss", "http": "ws", "ws": "ws"}
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ConfigError(
+            variable, f"must be an https:// (or wss://, http:// for local tests) URL, got {url!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(variable, "must not have a query string or fragment")
+    return urlunsplit((schemes[parts.scheme], parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+# --- upstream targets ------------------------------------------------------------------------
+
+
+def openai_target(
+    base_url: str, model: str, api_key: str, *, variable: str = "OPENAI_BASE_URL"
+) -> UpstreamTarget:
+    base = _ws_base(base_url, variable)
+    url = f"{base}/realtime?model={quote(model, safe='')}"
+    return UpstreamTarget(Backend.OPENAI, url, Dialect.GA, api_key=api_key)
+
+
+def azure_target(
+    endpoint: str, deployment: str, *, api_key: str | None, api_version: str | None
+) -> UpstreamTarget:
+    base = _ws_base(endpoint, "AZURE_OPENAI_ENDPOINT")
+    if api_version:
+        url = (
+            f"{base}/openai/realtime?api-version={quote(api_version, safe='')}"
+            f"&deployment={quote(deployment, safe='')}"
+        )
+        dialect = Dialect.BETA
+    else:
+        url = f"{base}/openai/v1/realtime?model={quote(deployment, safe='')}"
+        dialect = Dialect.GA
+    return UpstreamTarget(
+        Backend.AZURE, url, dialect, api_key=api_key, use_entra_id=api_key is None
+    )
+
+
+def fake_target(fake_url: str, model: str) -> UpstreamTarget:
+    """The bundled fake upstream, spoken to exactly as OpenAI GA is (same path and auth)."""
+    return openai_target(f"{fake_url}/v1", model, "fake-upstream-key", variable="fake upstream")
+
+
+def _backend(env: Mapping[str, str]) -> tuple[Backend, bool]:
+    raw = env.get("BACKEND", "").strip().lower()
+    if raw:
+        try:
+            return Backend(raw), False
+        except ValueError:
+            raise ConfigError("BACKEND", f"must be openai, azure or fake, got {raw!r}") from None
+    if env.get("AZURE_OPENAI_ENDPOINT", "").strip():
+        return Backend.AZURE, True
+    if env.get("OPENAI_API_KEY", "").strip():
+        return Backend.OPENAI, True
+    return Backend.FAKE, True
+
+
+def _require(env: Mapping[str, str], name: str, why: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(name, f"is required {why}")
+    return value
+
+
+def _upstream(env: Mapping[str, str], backend: Backend) -> UpstreamTarget | None:
+    if backend is Backend.OPENAI:
+        key = _require(env, "OPENAI_API_KEY", "with BACKEND=openai")
+        return openai_target(
+            _str(env, "OPENAI_BASE_URL", DEFAULT_OPENAI_BASE_URL),
+            _str(env, "OPENAI_MODEL", DEFAULT_OPENAI_MODEL),
+            key,
+        )
+    if backend is Backend.AZURE:
+        endpoint = _require(env, "AZURE_OPENAI_ENDPOINT", "with BACKEND=azure")
+        deployment = _require(env, "AZURE_OPENAI_DEPLOYMENT", "with BACKEND=azure")
+        return azure_target(
+            endpoint,
+            deployment,
+            api_key=env.get("AZURE_OPENAI_API_KEY", "").strip() or None,
+            api_version=env.get("AZURE_OPENAI_API_VERSION", "").strip() or None,
+        )
+    return None
+
+
+def _session(env: Mapping[str, str]) -> SessionSettings:
+    d = SessionSettings()
+    transcription = env.get("TRANSCRIPTION_MODEL")
+    return SessionSettings(
+        instructions=_str(env, "INSTRUCTIONS", d.instructions),
+        voice=_str(env, "VOICE", d.voice),
+        output_modality=_choice(env, "OUTPUT_MODALITY", _modality, d.output_modality),
+        transcription_model=(
+            d.transcription_model if transcription is None else (transcription.strip() or None)
+        ),
+        vad_threshold=_float(env, "VAD_THRESHOLD", d.vad_threshold, low=0.0, high=1.0),
+        vad_prefix_padding_ms=_int(env, "VAD_PREFIX_PADDING_MS", d.vad_prefix_padding_ms),
+        vad_silence_duration_ms=_int(
+            env, "VAD_SILENCE_DURATION_MS", d.vad_silence_duration_ms, minimum=1
+        ),
+        greeting=_str(env, "GREETING", d.greeting),
+    )
+
+
+def _modality(raw: str) -> Literal["audio", "text"]:
+    if raw == "audio":
+        return "audio"
+    if raw == "text":
+        return "text"
+    raise ValueError(raw)
+
+
+def _limits(env: Mapping[str, str]) -> Limits:
+    d = Limits()
+    return Limits(
+        audio_chunk_ms=_int(env, "AUDIO_CHUNK_MS", d.audio_chunk_ms, minimum=10),
+        max_message_bytes=_int(env, "MAX_MESSAGE_BYTES", d.max_message_bytes, minimum=1024),
+        max_user_text_bytes=_int(env, "MAX_USER_TEXT_BYTES", d.max_user_text_bytes, minimum=1),
+        handshake_timeout_s=_float(
+            env, "HANDSHAKE_TIMEOUT_S", d.handshake_timeout_s, low=0.1, high=3600
+        ),
+        upstream_connect_timeout_s=_float(
+            env, "UPSTREAM_CONNECT_TIMEOUT_S", d.upstream_connect_timeout_s, low=0.1, high=3600
+        ),
+        upstream_session_timeout_s=_float(
+            env, "UPSTREAM_SESSION_TIMEOUT_S", d.upstream_session_timeout_s, low=0.1, high=3600
+        ),
+        close_timeout_s=_float(env, "CLOSE_TIMEOUT_S", d.close_timeout_s, low=0.0, high=600),
+        audio_queue_frames=_int(env, "AUDIO_QUEUE_FRAMES", d.audio_queue_frames, minimum=1),
+    )
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def load_config(
+    env: Mapping[str, str], *, host: str | None = None, port: int | None = None
+) -> RelayConfig:
+    """Build the configuration from environment variables; ``host``/``port`` flags win over env."""
+    backend, inferred = _backend(env)
+    log_level = _str(env, "LOG_LEVEL", "INFO").strip().upper()
+    if log_level not in _LOG_LEVELS:
+        raise ConfigError(
+            "LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}, got {log_level!r}"
+        )
+    resolved_port = port if port is not None else _int(env, "PORT", 8080)
+    if not 0 <= resolved_port <= 65535:
+        raise ConfigError("PORT", f"must be between 0 and 65535, got {resolved_port}")
+    return RelayConfig(
+        host=host if host is not None else _str(env, "HOST", "127.0.0.1").strip(),
+        port=resolved_port,
+        log_level=log_level,
+        backend=backend,
+        backend_was_inferred=inferred,
+        upstream=_upstream(env, backend),
+        session=_session(env),
+        limits=_limits(env),
+        static_dir=env.get("STATIC_DIR", "").strip() or None,
+    )

@@ -1,0 +1,81 @@
+"""The relay's exception tree.
+
+Every way a session can end is a :class:`SessionEnd` that knows the WebSocket close code the
+browser gets and, where there is something to say, the ``error`` message sent before the close.
+Third-party errors (trio-websocket, OS, azure-identity) are mapped to these at one boundary each
+(:mod:`trio_relay.upstream`, :mod:`trio_relay.session`), so the close path never guesses.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the relay sends to browsers (protocol.md, section 1)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    POLICY = 1008
+    MESSAGE_TOO_BIG = 1009
+    UPSTREAM_FAILURE = 1011
+    TRY_AGAIN_LATER = 1013
+
+
+class ConfigError(Exception):
+    """The configuration is bad or incomplete; start-up stops with one line and exit code 2."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class SessionEnd(Exception):
+    """A session is over. Subclasses fix the close code and the browser ``error`` code."""
+
+    close_code: CloseCode = CloseCode.NORMAL
+    error_code: str | None = None
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ClientGone(SessionEnd):
+    """The browser closed its WebSocket or the connection broke; nobody left to tell."""
+
+
+class ServerShuttingDown(SessionEnd):
+    close_code = CloseCode.GOING_AWAY
+    error_code = "server_shutting_down"
+
+
+class UpstreamUnavailable(SessionEnd):
+    """The upstream could not be reached or refused the handshake (before ``connected``)."""
+
+    close_code = CloseCode.UPSTREAM_FAILURE
+    error_code = "upstream_unavailable"
+
+    def __init__(self, message: str, *, retry_later: bool = False) -> None:
+        super().__init__(message)
+        if retry_later:
+            self.close_code = CloseCode.TRY_AGAIN_LATER
+
+
+class UpstreamFailed(SessionEnd):
+    """The upstream closed, broke, sent garbage or a fatal ``error`` during the session."""
+
+    close_code = CloseCode.UPSTREAM_FAILURE
+    error_code = "upstream_error"
+
+    def __init__(self, message: str, *, upstream_code: str | None = None) -> None:
+        super().__init__(message)
+        self.upstream_code = upstream_code
+
+
+class SessionExpired(SessionEnd):
+    """The upstream session reached its maximum duration."""
+
+    close_code = CloseCode.GOING_AWAY
+    error_code = "session_expired"

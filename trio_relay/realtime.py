@@ -1,0 +1,180 @@
+"""The Realtime protocol (protocol.md, section 2): client events the relay sends, and the table of
+server event names (GA and beta) it understands. Pure: no I/O here.
+
+Client events are plain dicts shaped exactly like the ``openai`` package's typed models
+(``openai.types.realtime`` for GA, ``openai.types.beta.realtime`` for beta); a test validates
+them against those models.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum, auto
+from typing import Any
+
+from .config import Dialect, SessionSettings
+
+PCM_RATE = 24000
+BYTES_PER_MS = PCM_RATE * 2 // 1000  # PCM16 mono at 24 kHz: 48 bytes per millisecond
+
+
+def session_update(settings: SessionSettings, dialect: Dialect) -> dict[str, Any]:
+    """The ``session.update`` sent before anything else; all values from server configuration."""
+    turn_detection = {
+        "type": "server_vad",
+        "threshold": settings.vad_threshold,
+        "prefix_padding_ms": settings.vad_prefix_padding_ms,
+        "silence_duration_ms": settings.vad_silence_duration_ms,
+        "create_response": True,
+        "interrupt_response": True,
+    }
+    transcription = (
+        {"model": settings.transcription_model} if settings.transcription_model else None
+    )
+    if dialect is Dialect.GA:
+        audio_format = {"type": "audio/pcm", "rate": PCM_RATE}
+        return {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "output_modalities": [settings.output_modality],
+                "instructions": settings.instructions,
+                "audio": {
+                    "input": {
+                        "format": audio_format,
+                        "transcription": transcription,
+                        "turn_detection": turn_detection,
+                    },
+                    "output": {"format": audio_format, "voice": settings.voice},
+                },
+            },
+        }
+    modalities = ["text", "audio"] if settings.output_modality == "audio" else ["text"]
+    return {
+        "type": "session.update",
+        "session": {
+            "modalities": modalities,
+            "instructions": settings.instructions,
+            "voice": settings.voice,
+            "input_audio_format": "pcm16",
+            "output_audio_format": "pcm16",
+            "input_audio_transcription": transcription,
+            "turn_detection": turn_detection,
+        },
+    }
+
+
+def user_text_item(text: str) -> dict[str, Any]:
+    """``conversation.item.create`` for a typed user turn (same shape in both dialects)."""
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+    }
+
+
+def response_create(event_id: str) -> dict[str, Any]:
+    return {"type": "response.create", "event_id": event_id}
+
+
+def truncate_item(item_id: str, content_index: int, audio_end_ms: int) -> dict[str, Any]:
+    return {
+        "type": "conversation.item.truncate",
+        "item_id": item_id,
+        "content_index": content_index,
+        "audio_end_ms": audio_end_ms,
+    }
+
+
+def encode_event(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_audio_append(audio_b64: str) -> str:
+    """``input_audio_buffer.append``, built as a string: base64 never needs JSON escaping."""
+    return '{"type":"input_audio_buffer.append","audio":"' + audio_b64 + '"}'
+
+
+class ServerEvent(Enum):
+    """What a server event means to the relay, whichever dialect named it."""
+
+    SESSION_UPDATED = auto()
+    ERROR = auto()
+    SPEECH_STARTED = auto()
+    TRANSCRIPTION_COMPLETED = auto()
+    TRANSCRIPTION_FAILED = auto()
+    TEXT_DELTA = auto()
+    TEXT_DONE = auto()
+    AUDIO_DELTA = auto()
+    CONTENT_PART_DONE = auto()
+    RESPONSE_CREATED = auto()
+    RESPONSE_DONE = auto()
+    TOLERATED = auto()  # known, nothing for the browser
+
+
+SERVER_EVENTS: dict[str, ServerEvent] = {
+    "session.updated": ServerEvent.SESSION_UPDATED,
+    "error": ServerEvent.ERROR,
+    "input_audio_buffer.speech_started": ServerEvent.SPEECH_STARTED,
+    "conversation.item.input_audio_transcription.completed": ServerEvent.TRANSCRIPTION_COMPLETED,
+    "conversation.item.input_audio_transcription.failed": ServerEvent.TRANSCRIPTION_FAILED,
+    # GA names, then the beta names in the same order.
+    "response.output_text.delta": ServerEvent.TEXT_DELTA,
+    "response.output_audio_transcript.delta": ServerEvent.TEXT_DELTA,
+    "response.text.delta": ServerEvent.TEXT_DELTA,
+    "response.audio_transcript.delta": ServerEvent.TEXT_DELTA,
+    "response.output_text.done": ServerEvent.TEXT_DONE,
+    "response.output_audio_transcript.done": ServerEvent.TEXT_DONE,
+    "response.text.done": ServerEvent.TEXT_DONE,
+    "response.audio_transcript.done": ServerEvent.TEXT_DONE,
+    "response.output_audio.delta": ServerEvent.AUDIO_DELTA,
+    "response.audio.delta": ServerEvent.AUDIO_DELTA,
+    "response.content_part.done": ServerEvent.CONTENT_PART_DONE,
+    "response.created": ServerEvent.RESPONSE_CREATED,
+    "response.done": ServerEvent.RESPONSE_DONE,
+}
+
+for _name in (
+    "session.created",
+    "conversation.created",
+    "conversation.item.added",
+    "conversation.item.created",
+    "conversation.item.done",
+    "conversation.item.retrieved",
+    "conversation.item.truncated",
+    "conversation.item.deleted",
+    "conversation.item.input_audio_transcription.delta",
+    "conversation.item.input_audio_transcription.segment",
+    "response.output_item.added",
+    "response.output_item.done",
+    "response.content_part.added",
+    "response.output_audio.done",
+    "response.audio.done",
+    "response.function_call_arguments.delta",
+    "response.function_call_arguments.done",
+    "rate_limits.updated",
+    "input_audio_buffer.speech_stopped",
+    "input_audio_buffer.committed",
+    "input_audio_buffer.cleared",
+    "input_audio_buffer.timeout_triggered",
+    "output_audio_buffer.started",
+    "output_audio_buffer.stopped",
+    "output_audio_buffer.cleared",
+):
+    SERVER_EVENTS[_name] = ServerEvent.TOLERATED
+
+# Upstream error codes after which the upstream session cannot usefully go on.
+FATAL_ERROR_CODES = frozenset(
+    {
+        "invalid_api_key",
+        "insufficient_quota",
+        "session_expired",
+        "model_not_found",
+        "deployment_not_found",
+        "account_deactivated",
+        "billing_hard_limit_reached",
+    }
+)

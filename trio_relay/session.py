@@ -1,0 +1,218 @@
+"""One browser conversation: one Trio nursery, three tasks, one close path.
+
+::
+
+    session nursery
+    |-- client-reader    browser frames -> Translator -> to_upstream channel (bounded)
+    |-- upstream-reader  upstream events -> Translator -> browser (and ordered upstream replies)
+    `-- audio-pump       to_upstream channel -> coalesced input_audio_buffer.append / events
+
+The session body connects upstream and sends ``session.update`` while the client-reader already
+runs (so a browser that leaves during the upstream handshake is noticed at once); ``connected``
+goes out after ``session.updated``. Whichever task ends first records why in :attr:`Session.end`
+and cancels the nursery; then the browser gets an ``error`` (where there is something to say) and
+a close code, and the upstream socket is closed by :func:`open_upstream`'s exit. Every wait on a
+peer is bounded, and no task outlives the nursery.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+from itertools import count
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from . import realtime
+from .audio import AudioCoalescer
+from .browser import (
+    AssistantAudio,
+    BrowserMessage,
+    ErrorMessage,
+    InvalidClientMessage,
+    check_client_audio,
+    parse_client_text,
+)
+from .config import RelayConfig, UpstreamTarget
+from .credentials import EntraTokenSource
+from .errors import ClientGone, SessionEnd, UpstreamFailed, UpstreamUnavailable
+from .translator import Actions, Translator
+from .upstream import closed_error, open_upstream
+
+log = logging.getLogger("trio_relay.session")
+_session_ids = count(1)
+
+# Items the audio pump sends upstream, in order: PCM to coalesce, or an encoded JSON event.
+UpstreamItem = bytes | str
+
+
+class InternalError(SessionEnd):
+    close_code = UpstreamFailed.close_code
+    error_code = "internal_error"
+
+
+class Session:
+    def __init__(
+        self,
+        client: WebSocketConnection,
+        config: RelayConfig,
+        target: UpstreamTarget,
+        tokens: EntraTokenSource | None = None,
+    ) -> None:
+        self.id = f"s{next(_session_ids)}"
+        self.client = client
+        self.config = config
+        self.limits = config.limits
+        self.target = target
+        self.tokens = tokens
+        self.translator = Translator(config.session, target.dialect)
+        self.end: SessionEnd | None = None
+        self._nursery: trio.Nursery | None = None
+        self._to_upstream_send, self._to_upstream_receive = trio.open_memory_channel[UpstreamItem](
+            self.limits.audio_queue_frames
+        )
+
+    async def run(self) -> SessionEnd:
+        """Run the session to its end; return why it ended. The client is closed on return."""
+        log.info("%s: session started (%s)", self.id, self.target.backend.value)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._task, self._client_reader)
+            await self._task(self._connect_and_serve)
+        end = self.end or ClientGone()
+        await self._close_client(end)
+        log.info(
+            "%s: session ended: %s%s (close %d)",
+            self.id,
+            type(end).__name__,
+            f" {end.message}" if end.message else "",
+            end.close_code,
+        )
+        return end
+
+    def _finish(self, end: SessionEnd) -> None:
+        """The first task to end decides how the session ends; everything else is cancelled."""
+        if self.end is None:
+            self.end = end
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
+
+    async def _task(self, body: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await body()
+        except SessionEnd as end:
+            self._finish(end)
+        except Exception:
+            log.exception("%s: internal error", self.id)
+            self._finish(InternalError("the relay hit an internal error; see its log"))
+        else:
+            self._finish(ClientGone())
+
+    # --- the upstream side --------------------------------------------------------------------
+
+    async def _connect_and_serve(self) -> None:
+        async with open_upstream(self.target, self.tokens, self.limits) as upstream:
+            await self._configure(upstream)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._task, lambda: self._audio_pump(upstream))
+            await self._upstream_reader(upstream)
+
+    async def _configure(self, upstream: WebSocketConnection) -> None:
+        """``session.update``, then wait for ``session.updated`` before telling the browser."""
+        await self._send_upstream(upstream, realtime.encode_event(self.translator.session_update()))
+        with trio.move_on_after(self.limits.upstream_session_timeout_s):
+            while not self.translator.connected:
+                await self._apply(await self._receive_upstream(upstream))
+            return
+        raise UpstreamUnavailable(
+            f"the upstream did not confirm the session within "
+            f"{self.limits.upstream_session_timeout_s:g} s"
+        )
+
+    async def _upstream_reader(self, upstream: WebSocketConnection) -> None:
+        while True:
+            await self._apply(await self._receive_upstream(upstream))
+
+    async def _receive_upstream(self, upstream: WebSocketConnection) -> Actions:
+        try:
+            frame = await upstream.get_message()
+        except ConnectionClosed as exc:
+            raise closed_error(exc.reason) from None
+        return self.translator.upstream_frame(frame)
+
+    async def _apply(self, actions: Actions) -> None:
+        for event in actions.to_upstream:
+            # Through the pump, so replies stay in order with the browser's own items.
+            await self._to_upstream_send.send(realtime.encode_event(event))
+        for message in actions.to_client:
+            await self._send_client(message)
+        if actions.end is not None:
+            raise actions.end
+
+    async def _audio_pump(self, upstream: WebSocketConnection) -> None:
+        coalescer = AudioCoalescer(self.limits.audio_chunk_ms)
+        while True:
+            item: UpstreamItem | None = None
+            with trio.move_on_at(coalescer.deadline()):
+                item = await self._to_upstream_receive.receive()
+            if item is None:  # the oldest buffered audio has waited one chunk duration
+                await self._send_audio(upstream, coalescer.flush())
+            elif isinstance(item, str):
+                await self._send_audio(upstream, coalescer.flush())  # audio first: order holds
+                await self._send_upstream(upstream, item)
+            else:
+                await self._send_audio(upstream, coalescer.push(item, trio.current_time()))
+
+    async def _send_audio(self, upstream: WebSocketConnection, pcm: bytes) -> None:
+        if pcm:
+            audio = base64.b64encode(pcm).decode("ascii")
+            await self._send_upstream(upstream, realtime.encode_audio_append(audio))
+
+    async def _send_upstream(self, upstream: WebSocketConnection, text: str) -> None:
+        try:
+            await upstream.send_message(text)
+        except ConnectionClosed as exc:
+            raise closed_error(exc.reason) from None
+
+    # --- the browser side ---------------------------------------------------------------------
+
+    async def _client_reader(self) -> None:
+        while True:
+            try:
+                frame = await self.client.get_message()
+            except ConnectionClosed:
+                raise ClientGone() from None
+            try:
+                if isinstance(frame, str):
+                    message = parse_client_text(
+                        frame, max_text_bytes=self.limits.max_user_text_bytes
+                    )
+                    for event in self.translator.user_message(message):
+                        await self._to_upstream_send.send(realtime.encode_event(event))
+                else:
+                    check_client_audio(frame)
+                    await self._to_upstream_send.send(bytes(frame))
+            except InvalidClientMessage as exc:
+                await self._send_client(ErrorMessage(exc.code, exc.message))
+
+    async def _send_client(self, message: BrowserMessage) -> None:
+        try:
+            await self.client.send_message(message.encode())
+        except ConnectionClosed:
+            raise ClientGone() from None
+        if isinstance(message, AssistantAudio):
+            self.translator.audio_sent(message)
+
+    async def _close_client(self, end: SessionEnd) -> None:
+        with trio.move_on_after(self.limits.close_timeout_s) as scope:
+            scope.shield = True
+            try:
+                if end.error_code is not None and not isinstance(end, ClientGone):
+                    upstream_code = getattr(end, "upstream_code", None)
+                    error = ErrorMessage(end.error_code, end.message, upstream_code=upstream_code)
+                    await self.client.send_message(error.encode())
+                await self.client.aclose(end.close_code, end.message[:120] or None)
+            except ConnectionClosed:
+                pass

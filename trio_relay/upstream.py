@@ -1,0 +1,118 @@
+"""Opening the upstream Realtime WebSocket, and mapping its failures to :mod:`trio_relay.errors`.
+
+This is the one boundary where trio-websocket's and the OS's connection errors become
+:class:`UpstreamUnavailable` (before the session is up) or :class:`UpstreamFailed` /
+:class:`SessionExpired` (after). Messages name the cause, never a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import trio
+from trio_websocket import (
+    CloseReason,
+    ConnectionRejected,
+    HandshakeError,
+    WebSocketConnection,
+    connect_websocket_url,
+)
+
+from .config import Limits, UpstreamTarget
+from .credentials import EntraTokenSource, upstream_headers
+from .errors import SessionEnd, SessionExpired, UpstreamFailed, UpstreamUnavailable
+
+# Upstream events can be large (a response's audio deltas); the upstream is trusted more than
+# browsers, but not without bound.
+UPSTREAM_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+UPSTREAM_MESSAGE_QUEUE = 64
+RECEIVE_BUFFER_BYTES = 64 * 1024
+
+_STATUS_HINTS = {
+    400: "bad request: check the model / deployment name and api-version",
+    401: "unauthorized: check the API key or the Entra ID identity",
+    403: "forbidden: the identity lacks access (e.g. the 'Cognitive Services OpenAI User' role)",
+    404: "not found: check the endpoint, the model or deployment name and api-version",
+    429: "rate limited or out of capacity: try again later",
+}
+
+
+def where(target: UpstreamTarget) -> str:
+    """The upstream's scheme, host and path, for messages; never the query or credentials."""
+    parts = urlsplit(target.url)
+    return f"{target.backend.value} upstream {parts.scheme}://{parts.hostname}{parts.path}"
+
+
+def rejection_error(target: UpstreamTarget, status: int) -> UpstreamUnavailable:
+    hint = _STATUS_HINTS.get(status, "server error" if status >= 500 else "unexpected status")
+    return UpstreamUnavailable(
+        f"{where(target)} refused the connection: HTTP {status} ({hint})",
+        retry_later=status == 429,
+    )
+
+
+def closed_error(reason: CloseReason | None) -> SessionEnd:
+    """What an upstream close during the session means for the browser."""
+    if reason is not None and reason.code == 1001:
+        return SessionExpired(
+            "the upstream session ended (going away, e.g. it reached its maximum duration)"
+        )
+    detail = "without a close frame" if reason is None else f"with code {reason.code}"
+    if reason is not None and reason.reason:
+        detail += f" ({reason.reason})"
+    return UpstreamFailed(f"the upstream closed the connection {detail}")
+
+
+@asynccontextmanager
+async def open_upstream(
+    target: UpstreamTarget, tokens: EntraTokenSource | None, limits: Limits
+) -> AsyncIterator[WebSocketConnection]:
+    """Connect to the upstream; on exit close it (bounded by ``limits.close_timeout_s``)."""
+    headers = await upstream_headers(target, tokens)
+    failure: UpstreamUnavailable | None = None
+    async with trio.open_nursery() as nursery:  # runs the connection's reader task
+        try:
+            connection = await _connect(nursery, target, headers, limits)
+        except UpstreamUnavailable as exc:
+            failure = exc  # raised below, outside the nursery, unwrapped
+        else:
+            try:
+                yield connection
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(limits.close_timeout_s):
+                    await connection.aclose()
+                nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
+async def _connect(
+    nursery: trio.Nursery,
+    target: UpstreamTarget,
+    headers: list[tuple[bytes, bytes]],
+    limits: Limits,
+) -> WebSocketConnection:
+    try:
+        with trio.fail_after(limits.upstream_connect_timeout_s):
+            return await connect_websocket_url(
+                nursery,
+                target.url,
+                extra_headers=headers,
+                message_queue_size=UPSTREAM_MESSAGE_QUEUE,
+                max_message_size=UPSTREAM_MAX_MESSAGE_BYTES,
+                receive_buffer_size=RECEIVE_BUFFER_BYTES,
+            )
+    except ConnectionRejected as exc:
+        raise rejection_error(target, exc.status_code) from None
+    except trio.TooSlowError:
+        raise UpstreamUnavailable(
+            f"{where(target)} did not complete the handshake within "
+            f"{limits.upstream_connect_timeout_s:g} s",
+            retry_later=True,
+        ) from None
+    except (OSError, HandshakeError) as exc:
+        cause = exc.__cause__ if isinstance(exc, HandshakeError) and exc.__cause__ else exc
+        reason = getattr(cause, "strerror", None) or type(cause).__name__
+        raise UpstreamUnavailable(f"could not reach the {where(target)}: {reason}") from None
