@@ -21,7 +21,9 @@ from trio_relay.browser import (
 
 
 def test_user_message_without_id_is_accepted() -> None:
-    assert parse_client_text('{"type":"user_message","text":"hi"}', max_text_bytes=100) == UserMessage("hi")
+    assert parse_client_text(
+        '{"type":"user_message","text":"hi"}', max_text_bytes=100
+    ) == UserMessage("hi")
 
 
 def test_user_message_with_id() -> None:
@@ -40,7 +42,11 @@ def test_user_message_with_id() -> None:
         ('{"type":"user_message","text":5}', "invalid_message", "'text' field of type string"),
         ('{"type":"user_message","text":"x","id":7}', "invalid_message", "'id' must be a string"),
         ('{"type":"user_message","text":"  "}', "empty_message", "empty"),
-        ('{"type":"user_message","text":"' + "é" * 6 + '"}', "message_too_long", "12 bytes; the limit is 10"),
+        (
+            '{"type":"user_message","text":"' + "é" * 6 + '"}',
+            "message_too_long",
+            "12 bytes; the limit is 10",
+        ),
     ],
 )
 def test_bad_client_frames_say_what_was_wrong(frame: str, code: str, words: str) -> None:
@@ -58,9 +64,29 @@ def test_odd_length_audio_is_rejected() -> None:
 
 
 def test_outgoing_messages_match_the_protocol() -> None:
-    assert json.loads(Connected("hi").encode()) == {"type": "control", "action": "connected", "greeting": "hi"}
+    assert json.loads(Connected("hi").encode()) == {
+        "type": "control",
+        "action": "connected",
+        "greeting": "hi",
+    }
     assert json.loads(SpeechStarted().encode()) == {"type": "control", "action": "speech_started"}
-    assert json.loads(Transcription("i", "t").encode()) == {"type": "transcription", "id": "i", "text": "t"}
-    assert json.loads(TextDelta("i-0", "d").encode()) == {"type": "text_delta", "id": "i-0", "delta": "d"}
-    assert json.loads(TextDone("i-0").encode()) == {"type": "control", "action": "text_done", "id": "i-0"}
-    assert json.loads(ErrorMessage("c", "m").encode()) == {"type": "error", "code": "c", "message": "m"}
+    assert json.loads(Transcription("i", "t").encode()) == {
+        "type": "transcription",
+        "id": "i",
+        "text": "t",
+    }
+    assert json.loads(TextDelta("i-0", "d").encode()) == {
+        "type": "text_delta",
+        "id": "i-0",
+        "delta": "d",
+    }
+    assert json.loads(TextDone("i-0").encode()) == {
+        "type": "control",
+        "action": "text_done",
+        "id": "i-0",
+    }
+    assert json.loads(ErrorMessage("c", "m").encode()) == {
+        "type": "error",
+        "code": "c",
+        "message": "m",
+    }

@@ -100,8 +100,11 @@ def test_session_settings_come_from_the_environment() -> None:
         ({"BACKEND": "openai"}, "OPENAI_API_KEY", "required"),
         ({"BACKEND": "azure", "AZURE_OPENAI_DEPLOYMENT": "d"}, "AZURE_OPENAI_ENDPOINT", "required"),
         ({"AZURE_OPENAI_ENDPOINT": "https://x"}, "AZURE_OPENAI_DEPLOYMENT", "required"),
-        ({"AZURE_OPENAI_ENDPOINT": "res.openai.azure.com", "AZURE_OPENAI_DEPLOYMENT": "d"},
-         "AZURE_OPENAI_ENDPOINT", "https://"),
+        (
+            {"AZURE_OPENAI_ENDPOINT": "res.openai.azure.com", "AZURE_OPENAI_DEPLOYMENT": "d"},
+            "AZURE_OPENAI_ENDPOINT",
+            "https://",
+        ),
         ({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "ftp://x"}, "OPENAI_BASE_URL", "https://"),
         ({"PORT": "eighty"}, "PORT", "whole number"),
         ({"PORT": "70000"}, "PORT", "between 0 and 65535"),
@@ -111,7 +114,9 @@ def test_session_settings_come_from_the_environment() -> None:
         ({"OUTPUT_MODALITY": "video"}, "OUTPUT_MODALITY", "unsupported"),
     ],
 )
-def test_bad_configuration_names_the_variable(env: dict[str, str], variable: str, words: str) -> None:
+def test_bad_configuration_names_the_variable(
+    env: dict[str, str], variable: str, words: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(env)
     assert caught.value.variable == variable

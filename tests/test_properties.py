@@ -15,6 +15,7 @@ from trio_relay.config import Dialect, SessionSettings
 from trio_relay.realtime import SERVER_EVENTS
 from trio_relay.translator import Translator
 
+
 @given(
     frames=st.lists(st.binary(max_size=2000).map(lambda b: b[: len(b) - len(b) % 2]), max_size=60),
     gaps=st.lists(st.floats(min_value=0, max_value=0.3), min_size=60, max_size=60),
@@ -64,7 +65,10 @@ def test_text_deltas_concatenate_to_the_upstream_text(pieces: list[str], dialect
 
 item_ids = st.sampled_from(["item_a", "item_b", "item_c"])
 field_values = st.one_of(
-    st.none(), st.integers(-3, 3), st.text(max_size=8), item_ids,
+    st.none(),
+    st.integers(-3, 3),
+    st.text(max_size=8),
+    item_ids,
     st.binary(max_size=9).map(lambda b: base64.b64encode(b).decode()),
 )
 upstream_events = st.fixed_dictionaries(
@@ -85,7 +89,9 @@ upstream_events = st.fixed_dictionaries(
 
 @settings(max_examples=300)
 @given(st.lists(upstream_events, max_size=40))
-def test_no_upstream_sequence_yields_a_malformed_browser_message(events: list[dict[str, Any]]) -> None:
+def test_no_upstream_sequence_yields_a_malformed_browser_message(
+    events: list[dict[str, Any]],
+) -> None:
     translator = Translator(SessionSettings(), Dialect.GA)
     announced: set[str] = set()
     pending_speech = 0
@@ -106,7 +112,9 @@ def test_no_upstream_sequence_yields_a_malformed_browser_message(events: list[di
                 # Every transcription has a speech_started before it that no other took.
                 assert pending_speech > 0 or message.id in announced
                 pending_speech = max(0, pending_speech - 1)
-        if event.get("type") == "input_audio_buffer.speech_started" and isinstance(event.get("item_id"), str):
+        if event.get("type") == "input_audio_buffer.speech_started" and isinstance(
+            event.get("item_id"), str
+        ):
             announced.add(event["item_id"])
         if actions.end is not None:
             break

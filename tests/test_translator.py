@@ -30,7 +30,9 @@ def connected(dialect: Dialect = Dialect.GA) -> Translator:
     return translator
 
 
-def audio_delta(item_id: str, pcm: bytes, name: str = "response.output_audio.delta") -> dict[str, Any]:
+def audio_delta(
+    item_id: str, pcm: bytes, name: str = "response.output_audio.delta"
+) -> dict[str, Any]:
     return {
         "type": name,
         "item_id": item_id,
@@ -96,9 +98,14 @@ def test_a_failed_response_create_does_not_block_later_turns() -> None:
     translator = connected()
     create = translator.user_message(UserMessage("one"))[1]
     actions = translator.upstream_event(
-        {"type": "error", "error": {"code": "invalid_value", "message": "bad", "event_id": create["event_id"]}}
+        {
+            "type": "error",
+            "error": {"code": "invalid_value", "message": "bad", "event_id": create["event_id"]},
+        }
     )
-    assert actions.to_client == [ErrorMessage("upstream_error", "bad", upstream_code="invalid_value")]
+    assert actions.to_client == [
+        ErrorMessage("upstream_error", "bad", upstream_code="invalid_value")
+    ]
     assert not translator.response_active
     again = translator.user_message(UserMessage("two"))
     assert [e["type"] for e in again] == ["conversation.item.create", "response.create"]
@@ -120,7 +127,9 @@ def test_text_deltas_stream_then_text_done_in_both_dialects(delta: str, done: st
         out += translator.upstream_event(
             {"type": delta, "item_id": "item_1", "content_index": 0, "delta": piece}
         ).to_client
-    out += translator.upstream_event({"type": done, "item_id": "item_1", "content_index": 0}).to_client
+    out += translator.upstream_event(
+        {"type": done, "item_id": "item_1", "content_index": 0}
+    ).to_client
     out += translator.upstream_event(
         {"type": "response.content_part.done", "item_id": "item_1", "content_index": 0}
     ).to_client
@@ -163,16 +172,25 @@ def test_barge_in_truncates_the_assistant_item_at_the_audio_sent() -> None:
     )
     assert actions.to_client == [SpeechStarted()]
     assert actions.to_upstream == [
-        {"type": "conversation.item.truncate", "item_id": "a1", "content_index": 0, "audio_end_ms": 100}
+        {
+            "type": "conversation.item.truncate",
+            "item_id": "a1",
+            "content_index": 0,
+            "audio_end_ms": 100,
+        }
     ]
-    again = translator.upstream_event({"type": "input_audio_buffer.speech_started", "item_id": "u2"})
+    again = translator.upstream_event(
+        {"type": "input_audio_buffer.speech_started", "item_id": "u2"}
+    )
     assert again.to_upstream == []
 
 
 def test_no_truncation_when_no_assistant_audio_was_sent() -> None:
     translator = connected()
     translator.upstream_event(audio_delta("a1", b"\x00" * 480))
-    actions = translator.upstream_event({"type": "input_audio_buffer.speech_started", "item_id": "u1"})
+    actions = translator.upstream_event(
+        {"type": "input_audio_buffer.speech_started", "item_id": "u1"}
+    )
     assert actions.to_upstream == []
 
 
@@ -184,7 +202,10 @@ def test_transcription_follows_speech_started_even_when_upstream_skipped_it() ->
         "content_index": 0,
         "transcript": "hello",
     }
-    assert translator.upstream_event(event).to_client == [SpeechStarted(), Transcription("u9", "hello")]
+    assert translator.upstream_event(event).to_client == [
+        SpeechStarted(),
+        Transcription("u9", "hello"),
+    ]
     translator.upstream_event({"type": "input_audio_buffer.speech_started", "item_id": "u10"})
     event["item_id"] = "u10"
     assert translator.upstream_event(event).to_client == [Transcription("u10", "hello")]
@@ -193,10 +214,15 @@ def test_transcription_follows_speech_started_even_when_upstream_skipped_it() ->
 def test_recoverable_upstream_error_is_reported_and_session_goes_on() -> None:
     translator = connected()
     actions = translator.upstream_event(
-        {"type": "error", "error": {"type": "invalid_request_error", "code": "invalid_value", "message": "nope"}}
+        {
+            "type": "error",
+            "error": {"type": "invalid_request_error", "code": "invalid_value", "message": "nope"},
+        }
     )
     assert actions.end is None
-    assert actions.to_client == [ErrorMessage("upstream_error", "nope", upstream_code="invalid_value")]
+    assert actions.to_client == [
+        ErrorMessage("upstream_error", "nope", upstream_code="invalid_value")
+    ]
 
 
 @pytest.mark.parametrize("code", ["invalid_api_key", "insufficient_quota"])
@@ -215,7 +241,9 @@ def test_session_expired_ends_with_going_away() -> None:
 
 def test_an_error_before_the_session_is_configured_is_fatal() -> None:
     translator = Translator(SessionSettings(), Dialect.GA)
-    actions = translator.upstream_event({"type": "error", "error": {"code": "invalid_value", "message": "bad voice"}})
+    actions = translator.upstream_event(
+        {"type": "error", "error": {"code": "invalid_value", "message": "bad voice"}}
+    )
     assert isinstance(actions.end, UpstreamFailed)
 
 
@@ -233,5 +261,7 @@ def test_unknown_upstream_events_are_counted_and_ignored() -> None:
 
 
 def test_malformed_known_event_ends_the_session_instead_of_crashing() -> None:
-    actions = connected().upstream_event({"type": "response.output_audio.delta", "item_id": "a", "delta": "!!"})
+    actions = connected().upstream_event(
+        {"type": "response.output_audio.delta", "item_id": "a", "delta": "!!"}
+    )
     assert isinstance(actions.end, UpstreamFailed)

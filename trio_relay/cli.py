@@ -8,15 +8,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import time
 from collections.abc import Mapping, Sequence
 
 import trio
 from dotenv import dotenv_values
 
-from .config import Backend, RelayConfig, load_config
+from .client_auth import mint_ticket
+from .config import MIN_TICKET_SECRET_BYTES, Backend, RelayConfig, load_config
 from .errors import ConfigError
-from .server import bound_port, serve_relay
+from .server import Relay, serve_relay
 
 log = logging.getLogger("trio_relay")
 
@@ -38,6 +41,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--host", help="interface to listen on (env HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (env PORT, default 8080)")
+    commands = parser.add_subparsers(dest="command", metavar="{ticket}")
+    ticket = commands.add_parser(
+        "ticket", help="mint a signed client ticket (CLIENT_AUTH=ticket; needs TICKET_SECRET)"
+    )
+    ticket.add_argument("--sub", required=True, help="subject: who the ticket is for")
+    ticket.add_argument("--ttl", type=int, default=300, help="seconds until it expires (300)")
     return parser.parse_args(argv)
 
 
@@ -60,31 +69,60 @@ def describe(config: RelayConfig) -> str:
 
 
 async def run(config: RelayConfig) -> None:
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(serve_relay, config)
-        port = bound_port(listeners)
-        host = config.host
-        log.info("trio-relay listening on http://%s:%d, upstream: %s", host, port, describe(config))
-        if config.backend is Backend.FAKE:
+    """Serve until SIGTERM/SIGINT, then drain gracefully; a second signal stops at once."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            relay: Relay = await nursery.start(serve_relay, config)
             log.info(
-                "no credentials configured: running on the bundled fake upstream "
-                "(set OPENAI_API_KEY or AZURE_OPENAI_ENDPOINT to use a real one)"
+                "trio-relay listening on http://%s:%d, upstream: %s",
+                config.host,
+                relay.port,
+                describe(config),
             )
-        print(f"trio-relay ready: ws://{host}:{port}/realtime", flush=True)
+            if config.backend is Backend.FAKE:
+                log.info(
+                    "no credentials configured: running on the bundled fake upstream "
+                    "(set OPENAI_API_KEY or AZURE_OPENAI_ENDPOINT to use a real one)"
+                )
+            print(f"trio-relay ready: ws://{config.host}:{relay.port}/realtime", flush=True)
+            draining = False
+            async for signum in signals:
+                if draining:
+                    log.warning("second %s: stopping now", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    break
+                log.info("%s: draining, then exiting", signal.Signals(signum).name)
+                draining = True
+                nursery.start_soon(relay.shutdown)
+            # serve_relay returns after the drain; the nursery then exits and so do we.
+
+
+def mint(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    secret = env.get("TICKET_SECRET", "")
+    if len(secret.encode()) < MIN_TICKET_SECRET_BYTES:
+        print(
+            f"trio-relay: configuration error: TICKET_SECRET: must be set (at least "
+            f"{MIN_TICKET_SECRET_BYTES} bytes) to mint tickets",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG_ERROR
+    print(mint_ticket(secret.encode(), args.sub, int(time.time()) + args.ttl))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = parse_args(argv)
+    env = environment() if env is None else env
+    if args.command == "ticket":
+        return mint(args, env)
     try:
-        config = load_config(environment() if env is None else env, host=args.host, port=args.port)
+        config = load_config(env, host=args.host, port=args.port)
     except ConfigError as exc:
         print(f"trio-relay: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     setup_logging(config.log_level)
     try:
         trio.run(run, config)
-    except KeyboardInterrupt:
-        log.info("interrupted; stopped")
     except OSError as exc:
         print(
             f"trio-relay: cannot listen on {config.host}:{config.port}: {exc.strerror}",

@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import attrs
 
+from .client_auth import ClientAuth, ClientAuthMode
 from .errors import ConfigError
 
 T = TypeVar("T")
@@ -64,7 +66,13 @@ class Limits:
     upstream_connect_timeout_s: float = 10.0
     upstream_session_timeout_s: float = 10.0
     close_timeout_s: float = 2.0
-    audio_queue_frames: int = 64
+    audio_queue_frames: int = 32
+    audio_burst_ms: int = 2000
+    downstream_buffer_ms: int = 10_000
+    idle_timeout_s: float = 300.0
+    drain_grace_s: float = 10.0
+    max_sessions: int = 500
+    max_sessions_per_ip: int = 50
 
 
 @attrs.frozen
@@ -79,6 +87,17 @@ class UpstreamTarget:
 
 
 @attrs.frozen
+class Access:
+    """Who may open a session: allowed browser origins and client authentication."""
+
+    allowed_origins: tuple[str, ...] = ("loopback",)
+    client_auth: ClientAuth = ClientAuth()
+    allow_unauthenticated: bool = False
+    # Behind a reverse proxy / ingress, the client address is the last X-Forwarded-For hop.
+    trust_forwarded_for: bool = False
+
+
+@attrs.frozen
 class RelayConfig:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -90,6 +109,7 @@ class RelayConfig:
     upstream: UpstreamTarget | None = None
     session: SessionSettings = SessionSettings()
     limits: Limits = Limits()
+    access: Access = Access()
     static_dir: str | None = None
 
 
@@ -269,7 +289,86 @@ def _limits(env: Mapping[str, str]) -> Limits:
         ),
         close_timeout_s=_float(env, "CLOSE_TIMEOUT_S", d.close_timeout_s, low=0.0, high=600),
         audio_queue_frames=_int(env, "AUDIO_QUEUE_FRAMES", d.audio_queue_frames, minimum=1),
+        audio_burst_ms=_int(env, "AUDIO_BURST_MS", d.audio_burst_ms, minimum=0),
+        downstream_buffer_ms=_int(env, "DOWNSTREAM_BUFFER_MS", d.downstream_buffer_ms, minimum=100),
+        idle_timeout_s=_float(env, "IDLE_TIMEOUT_S", d.idle_timeout_s, low=1, high=86400),
+        drain_grace_s=_float(env, "DRAIN_GRACE_S", d.drain_grace_s, low=0, high=3600),
+        max_sessions=_int(env, "MAX_SESSIONS", d.max_sessions, minimum=1),
+        max_sessions_per_ip=_int(env, "MAX_SESSIONS_PER_IP", d.max_sessions_per_ip, minimum=1),
     )
+
+
+MIN_TICKET_SECRET_BYTES = 32
+
+
+def _client_tokens(env: Mapping[str, str]) -> tuple[str, ...]:
+    tokens = [t.strip() for t in env.get("CLIENT_TOKENS", "").split(",") if t.strip()]
+    path = env.get("CLIENT_TOKENS_FILE", "").strip()
+    if path:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as exc:
+            raise ConfigError(
+                "CLIENT_TOKENS_FILE", f"cannot read {path!r}: {exc.strerror}"
+            ) from None
+        tokens += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return tuple(tokens)
+
+
+def _access(env: Mapping[str, str], host: str) -> Access:
+    mode = _choice(env, "CLIENT_AUTH", ClientAuthMode, ClientAuthMode.NONE)
+    tokens: tuple[str, ...] = ()
+    secret: bytes | None = None
+    if mode is ClientAuthMode.TOKEN:
+        tokens = _client_tokens(env)
+        if not tokens:
+            raise ConfigError(
+                "CLIENT_TOKENS", "is required with CLIENT_AUTH=token (or CLIENT_TOKENS_FILE)"
+            )
+        if any(len(t) < 16 for t in tokens):
+            raise ConfigError("CLIENT_TOKENS", "every token must be at least 16 characters long")
+    if mode is ClientAuthMode.TICKET:
+        secret = env.get("TICKET_SECRET", "").encode()
+        if len(secret) < MIN_TICKET_SECRET_BYTES:
+            raise ConfigError(
+                "TICKET_SECRET",
+                f"is required with CLIENT_AUTH=ticket and must be at least "
+                f"{MIN_TICKET_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)",
+            )
+    forced = _flag(env, "ALLOW_UNAUTHENTICATED")
+    if mode is ClientAuthMode.NONE and not is_loopback(host) and not forced:
+        raise ConfigError(
+            "CLIENT_AUTH",
+            f"is 'none' but HOST={host} is reachable from other machines: set CLIENT_AUTH=token "
+            "or ticket, or ALLOW_UNAUTHENTICATED=1 to run without client authentication anyway",
+        )
+    origins = tuple(o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip())
+    for origin in origins:
+        if origin not in ("*", "loopback") and not origin.startswith(("http://", "https://")):
+            raise ConfigError(
+                "ALLOWED_ORIGINS",
+                "entries are origins like https://app.example.com, 'loopback' or '*'; "
+                f"got {origin!r}",
+            )
+    return Access(
+        allowed_origins=origins or Access().allowed_origins,
+        client_auth=ClientAuth(mode, tokens, secret),
+        allow_unauthenticated=forced,
+        trust_forwarded_for=_flag(env, "TRUST_X_FORWARDED_FOR"),
+    )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ConfigError(name, f"must be 1/true/yes or 0/false/no, got {raw!r}")
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -288,8 +387,9 @@ def load_config(
     resolved_port = port if port is not None else _int(env, "PORT", 8080)
     if not 0 <= resolved_port <= 65535:
         raise ConfigError("PORT", f"must be between 0 and 65535, got {resolved_port}")
+    resolved_host = host if host is not None else _str(env, "HOST", "127.0.0.1").strip()
     return RelayConfig(
-        host=host if host is not None else _str(env, "HOST", "127.0.0.1").strip(),
+        host=resolved_host,
         port=resolved_port,
         log_level=log_level,
         backend=backend,
@@ -297,5 +397,6 @@ def load_config(
         upstream=_upstream(env, backend),
         session=_session(env),
         limits=_limits(env),
+        access=_access(env, resolved_host),
         static_dir=env.get("STATIC_DIR", "").strip() or None,
     )

@@ -79,3 +79,24 @@ class SessionExpired(SessionEnd):
 
     close_code = CloseCode.GOING_AWAY
     error_code = "session_expired"
+
+
+class IdleTimeout(SessionEnd):
+    """The browser sent nothing for the configured idle timeout."""
+
+    close_code = CloseCode.NORMAL
+    error_code = "idle_timeout"
+
+
+class SlowClient(SessionEnd):
+    """The browser does not read what the relay sends; its bounded buffer overflowed."""
+
+    close_code = CloseCode.TRY_AGAIN_LATER
+    error_code = "slow_client"
+
+
+class InternalError(SessionEnd):
+    """A bug in the relay: logged with its traceback, reported to the browser without details."""
+
+    close_code = CloseCode.UPSTREAM_FAILURE
+    error_code = "internal_error"

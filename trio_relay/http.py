@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
+from urllib.parse import unquote
 
 import attrs
 
@@ -32,8 +33,16 @@ class Response:
         ]
 
 
-def text(status: int, message: str) -> Response:
-    return Response(status, (message + "\n").encode())
+def text(
+    status: int,
+    message: str,
+    *,
+    retry_after: int | None = None,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Response:
+    if retry_after is not None:
+        headers += (("retry-after", str(retry_after)),)
+    return Response(status, (message + "\n").encode(), headers=headers)
 
 
 NOT_FOUND = text(404, "not found")
@@ -51,7 +60,7 @@ class StaticFiles:
         return cls(root) if (root / "index.html").is_file() else None
 
     def response(self, path: str) -> Response:
-        relative = path.lstrip("/") or "index.html"
+        relative = unquote(path).lstrip("/") or "index.html"
         candidate = (self.root / relative).resolve()
         if not candidate.is_relative_to(self.root) or not candidate.is_file():
             return NOT_FOUND

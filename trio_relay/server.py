@@ -9,6 +9,8 @@ else is answered as plain HTTP by :func:`trio_relay.http.route`.
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -17,16 +19,19 @@ import h11
 import trio
 from trio_websocket import WebSocketConnection, wrap_server_stream
 
+from .client_auth import AuthFailed, chosen_subprotocol, find_credential, origin_allowed
 from .config import RelayConfig, UpstreamTarget, fake_target
 from .credentials import EntraTokenSource
+from .errors import ServerShuttingDown
 from .http import REALTIME_PATH, Response, StaticFiles, route, text
+from .limits import SessionSlots
 from .session import Session
 
 log = logging.getLogger("trio_relay.server")
 
 MAX_REQUEST_HEAD_BYTES = 16 * 1024
 CLIENT_RECEIVE_BUFFER_BYTES = 64 * 1024
-CLIENT_MESSAGE_QUEUE = 16
+CLIENT_MESSAGE_QUEUE = 8
 
 
 class ReplayStream(trio.abc.Stream):
@@ -54,18 +59,30 @@ class ReplayStream(trio.abc.Stream):
 
 
 class Relay:
-    """Everything a connection handler needs: configuration, upstream target, shared state."""
+    """The running relay: configuration, upstream target, admission state and live sessions."""
 
     def __init__(
         self, config: RelayConfig, target: UpstreamTarget, tokens: EntraTokenSource | None
     ) -> None:
         self.config = config
+        self.limits = config.limits
         self.target = target
         self.tokens = tokens
         self.static = StaticFiles.at(config.static_dir)
         self.ready = True
-        self.active_sessions = 0
-        self.sessions_total = 0
+        self.slots = SessionSlots(self.limits.max_sessions, self.limits.max_sessions_per_ip)
+        self.sessions: set[Session] = set()
+        self.outcomes: Counter[str] = Counter()
+        self.rejections: Counter[int] = Counter()
+        self.listeners: list[trio.SocketListener] = []
+        self._no_sessions = trio.Event()
+        self._no_sessions.set()
+        self._serve_scope = trio.CancelScope()
+
+    @property
+    def port(self) -> int:
+        port: int = self.listeners[0].socket.getsockname()[1]
+        return port
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
         try:
@@ -80,26 +97,36 @@ class Relay:
         while True:
             raw = bytearray()
             request = None
-            with trio.move_on_after(self.config.limits.handshake_timeout_s):
+            with trio.move_on_after(self.limits.handshake_timeout_s):
                 request = await _read_request(stream, conn, raw)
             if request is None:
                 return  # too slow, or closed before a full request head: just drop it
             if isinstance(request, Response):
                 await _send_response(stream, conn, request, keep_alive=False, head_only=False)
                 return
-            target = urlsplit(request.target.decode("latin-1"))
+            target = request.target.decode("latin-1")
+            path = urlsplit(target).path
             method = request.method.decode("ascii", "replace")
-            if _is_websocket_upgrade(request) and target.path == REALTIME_PATH:
-                await self._serve_websocket(stream, bytes(raw))
+            upgrade = _is_websocket_upgrade(request)
+            if upgrade and path == REALTIME_PATH:
+                ip = self._client_ip(stream, request)
+                refusal = self._admission(request, target, ip)
+                if refusal is not None:
+                    self.rejections[refusal.status] += 1
+                    await _send_response(stream, conn, refusal, keep_alive=False, head_only=False)
+                    return
+                self.slots.take(ip)
+                try:
+                    await self._serve_websocket(stream, bytes(raw), request)
+                finally:
+                    self.slots.give_back(ip)
                 return
-            if _is_websocket_upgrade(request):
+            if upgrade:
                 response = text(404, "no WebSocket endpoint here; use /realtime")
             else:
-                response = route(method, target.path, ready=self.ready, static=self.static)
+                response = route(method, path, ready=self.ready, static=self.static)
             keep_alive = (
-                conn.their_http_version == b"1.1"
-                and method in ("GET", "HEAD")
-                and not (_is_websocket_upgrade(request))
+                conn.their_http_version == b"1.1" and method in ("GET", "HEAD") and not upgrade
             )
             await _send_response(
                 stream, conn, response, keep_alive=keep_alive, head_only=method == "HEAD"
@@ -110,24 +137,83 @@ class Relay:
                 return
             conn.start_next_cycle()
 
-    async def _serve_websocket(self, stream: trio.abc.Stream, head: bytes) -> None:
-        limits = self.config.limits
+    def _client_ip(self, stream: trio.abc.Stream, request: h11.Request) -> str:
+        if self.config.access.trust_forwarded_for:
+            for name, value in request.headers:
+                if name == b"x-forwarded-for":
+                    # The last hop was added by our own ingress; earlier ones are the client's say.
+                    return value.decode("latin-1").split(",")[-1].strip()
+        socket = getattr(stream, "socket", None)
+        peer = socket.getpeername() if socket is not None else ("unknown",)
+        return str(peer[0])
+
+    def _admission(self, request: h11.Request, target: str, ip: str) -> Response | None:
+        """Why this upgrade must be refused (before accept, before any upstream), or None."""
+        access = self.config.access
+        if not self.ready:
+            return text(503, "the relay is shutting down; retry shortly", retry_after=5)
+        origin = _header(request, b"origin")
+        if not origin_allowed(origin, access.allowed_origins):
+            log.warning("refused a WebSocket from origin %r (not in ALLOWED_ORIGINS)", origin)
+            return text(403, "origin not allowed")
+        try:
+            who = access.client_auth.authenticate(
+                find_credential(request.headers, target), time.time()
+            )
+        except AuthFailed as failure:
+            log.warning("refused a WebSocket from %s: %s", ip, failure.reason)
+            return text(
+                401,
+                f"authentication required: {failure.reason}",
+                headers=(("www-authenticate", failure.www_authenticate),),
+            )
+        refusal = self.slots.refusal(ip)
+        if refusal is not None:
+            log.warning("refused a WebSocket from %s (%s): %s", ip, who, refusal)
+            return text(503, refusal, retry_after=5)
+        return None
+
+    async def _serve_websocket(
+        self, stream: trio.abc.Stream, head: bytes, request: h11.Request
+    ) -> None:
         async with trio.open_nursery() as nursery:  # the WebSocket's reader task lives here
-            request = await wrap_server_stream(
+            ws_request = await wrap_server_stream(
                 nursery,
                 ReplayStream(stream, head),
                 message_queue_size=CLIENT_MESSAGE_QUEUE,
-                max_message_size=limits.max_message_bytes,
+                max_message_size=self.limits.max_message_bytes,
                 receive_buffer_size=CLIENT_RECEIVE_BUFFER_BYTES,
             )
-            client: WebSocketConnection = await request.accept()
-            self.active_sessions += 1
-            self.sessions_total += 1
+            client: WebSocketConnection = await ws_request.accept(
+                subprotocol=chosen_subprotocol(request.headers)
+            )
+            session = Session(client, self.config, self.target, self.tokens)
+            self.sessions.add(session)
+            self._no_sessions = trio.Event()
             try:
-                await Session(client, self.config, self.target, self.tokens).run()
+                end = await session.run()
+                self.outcomes[type(end).__name__] += 1
             finally:
-                self.active_sessions -= 1
+                self.sessions.discard(session)
+                if not self.sessions:
+                    self._no_sessions.set()
                 nursery.cancel_scope.cancel()
+
+    async def shutdown(self) -> None:
+        """Graceful drain: refuse new sessions, let in-flight responses finish, close the rest."""
+        self.ready = False
+        log.info(
+            "draining %d session(s), grace %g s", len(self.sessions), self.limits.drain_grace_s
+        )
+        for session in list(self.sessions):
+            session.drain()
+        with trio.move_on_after(self.limits.drain_grace_s):
+            await self._no_sessions.wait()
+        for session in list(self.sessions):
+            session.stop(ServerShuttingDown("the relay is shutting down; please reconnect"))
+        with trio.move_on_after(2 * self.limits.close_timeout_s + 1):
+            await self._no_sessions.wait()
+        self._serve_scope.cancel()
 
 
 async def _read_request(
@@ -179,6 +265,13 @@ async def _send_response(
     await stream.send_all(data)
 
 
+def _header(request: h11.Request, name: bytes) -> str | None:
+    for key, value in request.headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 def _is_websocket_upgrade(request: h11.Request) -> bool:
     for name, value in request.headers:
         if name == b"upgrade" and value.lower() == b"websocket":
@@ -202,21 +295,16 @@ async def open_upstream_target(config: RelayConfig) -> AsyncIterator[UpstreamTar
 async def serve_relay(
     config: RelayConfig,
     *,
-    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[Relay] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled. ``task_status.started`` gets the bound listeners."""
+    """Serve until cancelled or :meth:`Relay.shutdown`. ``task_status.started`` gets the relay."""
     tokens = (
         EntraTokenSource() if config.upstream is not None and config.upstream.use_entra_id else None
     )
     async with open_upstream_target(config) as target:
         relay = Relay(config, target, tokens)
-        listeners = await trio.open_tcp_listeners(config.port, host=config.host)
-        await trio.serve_listeners(relay.handle_connection, listeners, task_status=task_status)
-
-
-def bound_port(listeners: list[trio.SocketListener]) -> int:
-    port: int = listeners[0].socket.getsockname()[1]
-    return port
-
-
-
+        relay.listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+        with relay._serve_scope:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(trio.serve_listeners, relay.handle_connection, relay.listeners)
+                task_status.started(relay)

@@ -1,24 +1,29 @@
-"""One browser conversation: one Trio nursery, three tasks, one close path.
+"""One browser conversation: one Trio nursery, its tasks, one close path.
 
 ::
 
     session nursery
     |-- client-reader    browser frames -> Translator -> to_upstream channel (bounded)
-    |-- upstream-reader  upstream events -> Translator -> browser (and ordered upstream replies)
-    `-- audio-pump       to_upstream channel -> coalesced input_audio_buffer.append / events
+    |-- audio-pump       to_upstream channel -> coalesced input_audio_buffer.append / events
+    |-- upstream-reader  upstream events -> Translator -> downstream buffer (byte-bounded)
+    `-- client-writer    downstream buffer -> browser
 
 The session body connects upstream and sends ``session.update`` while the client-reader already
 runs (so a browser that leaves during the upstream handshake is noticed at once); ``connected``
-goes out after ``session.updated``. Whichever task ends first records why in :attr:`Session.end`
-and cancels the nursery; then the browser gets an ``error`` (where there is something to say) and
-a close code, and the upstream socket is closed by :func:`open_upstream`'s exit. Every wait on a
-peer is bounded, and no task outlives the nursery.
+goes out after ``session.updated``. The client-writer is the only task that writes to the
+browser: a browser that stops reading fills its byte-bounded buffer and the session ends with
+``slow_client`` instead of the relay buffering without bound or stalling the upstream.
+
+Whichever task ends first records why in :attr:`Session.end` and cancels the nursery; then the
+browser gets an ``error`` (where there is something to say) and a close code, and the upstream
+socket is closed by :func:`open_upstream`'s exit. Every wait on a peer is bounded.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from itertools import count
 
@@ -37,7 +42,17 @@ from .browser import (
 )
 from .config import RelayConfig, UpstreamTarget
 from .credentials import EntraTokenSource
-from .errors import ClientGone, SessionEnd, UpstreamFailed, UpstreamUnavailable
+from .errors import (
+    ClientGone,
+    IdleTimeout,
+    InternalError,
+    ServerShuttingDown,
+    SessionEnd,
+    SlowClient,
+    UpstreamUnavailable,
+)
+from .limits import AudioPacer
+from .realtime import BYTES_PER_MS
 from .translator import Actions, Translator
 from .upstream import closed_error, open_upstream
 
@@ -48,9 +63,10 @@ _session_ids = count(1)
 UpstreamItem = bytes | str
 
 
-class InternalError(SessionEnd):
-    close_code = UpstreamFailed.close_code
-    error_code = "internal_error"
+def close_reason(message: str) -> str | None:
+    """A close frame's reason is at most 123 bytes of UTF-8."""
+    reason = message.encode()[:123].decode(errors="ignore")
+    return reason or None
 
 
 class Session:
@@ -63,16 +79,24 @@ class Session:
     ) -> None:
         self.id = f"s{next(_session_ids)}"
         self.client = client
-        self.config = config
         self.limits = config.limits
         self.target = target
         self.tokens = tokens
         self.translator = Translator(config.session, target.dialect)
         self.end: SessionEnd | None = None
+        self.draining = False
         self._nursery: trio.Nursery | None = None
         self._to_upstream_send, self._to_upstream_receive = trio.open_memory_channel[UpstreamItem](
             self.limits.audio_queue_frames
         )
+        # Unbounded as a channel, bounded in bytes by _queue_downstream.
+        self._downstream_send, self._downstream_receive = trio.open_memory_channel[
+            tuple[str | bytes, BrowserMessage]
+        ](math.inf)
+        self._downstream_bytes = 0
+        self._downstream_limit = self.limits.downstream_buffer_ms * BYTES_PER_MS
+        self._inflight_send: trio.CancelScope | None = None
+        self._client_stream_broken = False
 
     async def run(self) -> SessionEnd:
         """Run the session to its end; return why it ended. The client is closed on return."""
@@ -80,6 +104,7 @@ class Session:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._task, self._client_reader)
+            nursery.start_soon(self._task, self._client_writer)
             await self._task(self._connect_and_serve)
         end = self.end or ClientGone()
         await self._close_client(end)
@@ -87,17 +112,30 @@ class Session:
             "%s: session ended: %s%s (close %d)",
             self.id,
             type(end).__name__,
-            f" {end.message}" if end.message else "",
+            f": {end.message}" if end.message else "",
             end.close_code,
         )
         return end
+
+    def stop(self, end: SessionEnd) -> None:
+        """End the session from outside (e.g. the server shutting down)."""
+        self._finish(end)
+
+    def drain(self) -> None:
+        """End the session as soon as no response is in flight."""
+        self.draining = True
+        if not self.translator.response_active:
+            self._finish(ServerShuttingDown("the relay is shutting down; please reconnect"))
 
     def _finish(self, end: SessionEnd) -> None:
         """The first task to end decides how the session ends; everything else is cancelled."""
         if self.end is None:
             self.end = end
-        assert self._nursery is not None
-        self._nursery.cancel_scope.cancel()
+        if self._inflight_send is not None:
+            # A browser frame half-written would corrupt the stream: give it a bounded moment.
+            self._inflight_send.deadline = trio.current_time() + self.limits.close_timeout_s
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
 
     async def _task(self, body: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -117,7 +155,10 @@ class Session:
             await self._configure(upstream)
             assert self._nursery is not None
             self._nursery.start_soon(self._task, lambda: self._audio_pump(upstream))
-            await self._upstream_reader(upstream)
+            while True:  # the upstream-reader
+                await self._apply(await self._receive_upstream(upstream))
+                if self.draining and not self.translator.response_active:
+                    raise ServerShuttingDown("the relay is shutting down; please reconnect")
 
     async def _configure(self, upstream: WebSocketConnection) -> None:
         """``session.update``, then wait for ``session.updated`` before telling the browser."""
@@ -131,10 +172,6 @@ class Session:
             f"{self.limits.upstream_session_timeout_s:g} s"
         )
 
-    async def _upstream_reader(self, upstream: WebSocketConnection) -> None:
-        while True:
-            await self._apply(await self._receive_upstream(upstream))
-
     async def _receive_upstream(self, upstream: WebSocketConnection) -> Actions:
         try:
             frame = await upstream.get_message()
@@ -147,7 +184,7 @@ class Session:
             # Through the pump, so replies stay in order with the browser's own items.
             await self._to_upstream_send.send(realtime.encode_event(event))
         for message in actions.to_client:
-            await self._send_client(message)
+            self._queue_downstream(message)
         if actions.end is not None:
             raise actions.end
 
@@ -179,11 +216,18 @@ class Session:
     # --- the browser side ---------------------------------------------------------------------
 
     async def _client_reader(self) -> None:
+        pacer = AudioPacer(self.limits.audio_burst_ms, trio.current_time())
         while True:
-            try:
-                frame = await self.client.get_message()
-            except ConnectionClosed:
-                raise ClientGone() from None
+            frame: str | bytes | None = None
+            with trio.move_on_after(self.limits.idle_timeout_s):
+                try:
+                    frame = await self.client.get_message()
+                except ConnectionClosed:
+                    raise ClientGone() from None
+            if frame is None:
+                raise IdleTimeout(
+                    f"no message from the client for {self.limits.idle_timeout_s:g} s"
+                )
             try:
                 if isinstance(frame, str):
                     message = parse_client_text(
@@ -193,19 +237,42 @@ class Session:
                         await self._to_upstream_send.send(realtime.encode_event(event))
                 else:
                     check_client_audio(frame)
+                    # Faster than real time beyond the burst allowance: stop reading this client.
+                    await trio.sleep(pacer.delay(len(frame), trio.current_time()))
                     await self._to_upstream_send.send(bytes(frame))
             except InvalidClientMessage as exc:
-                await self._send_client(ErrorMessage(exc.code, exc.message))
+                self._queue_downstream(ErrorMessage(exc.code, exc.message))
 
-    async def _send_client(self, message: BrowserMessage) -> None:
-        try:
-            await self.client.send_message(message.encode())
-        except ConnectionClosed:
-            raise ClientGone() from None
-        if isinstance(message, AssistantAudio):
-            self.translator.audio_sent(message)
+    def _queue_downstream(self, message: BrowserMessage) -> None:
+        data = message.encode()
+        if self._downstream_bytes + len(data) > self._downstream_limit:
+            raise SlowClient(
+                f"the client is not reading: more than {self.limits.downstream_buffer_ms} ms "
+                "of audio are waiting for it"
+            )
+        self._downstream_bytes += len(data)
+        self._downstream_send.send_nowait((data, message))
+
+    async def _client_writer(self) -> None:
+        async for data, message in self._downstream_receive:
+            with trio.CancelScope(shield=True) as scope:
+                self._inflight_send = scope
+                try:
+                    await self.client.send_message(data)
+                except ConnectionClosed:
+                    raise ClientGone() from None
+                finally:
+                    self._inflight_send = None
+            if scope.cancelled_caught:
+                self._client_stream_broken = True
+                raise ClientGone()
+            self._downstream_bytes -= len(data)
+            if isinstance(message, AssistantAudio):
+                self.translator.audio_sent(message)
 
     async def _close_client(self, end: SessionEnd) -> None:
+        if self._client_stream_broken:
+            return  # a frame was cut mid-way: nothing more can be said on this stream
         with trio.move_on_after(self.limits.close_timeout_s) as scope:
             scope.shield = True
             try:
@@ -213,6 +280,6 @@ class Session:
                     upstream_code = getattr(end, "upstream_code", None)
                     error = ErrorMessage(end.error_code, end.message, upstream_code=upstream_code)
                     await self.client.send_message(error.encode())
-                await self.client.aclose(end.close_code, end.message[:120] or None)
+                await self.client.aclose(end.close_code, close_reason(end.message))
             except ConnectionClosed:
                 pass

@@ -1,0 +1,142 @@
+"""Test helpers: a relay served on a loopback port, a scripted browser, synthetic speech."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import h11
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+
+from trio_relay.config import RelayConfig
+from trio_relay.probe import speech_like_pcm
+from trio_relay.server import Relay, serve_relay
+
+__all__ = ["speech_like_pcm"]
+
+STEP_TIMEOUT_S = 5.0
+
+
+async def start_relay(nursery: trio.Nursery, config: RelayConfig) -> int:
+    """Serve ``config`` on an ephemeral loopback port in ``nursery``; return the port."""
+    relay = await serve(nursery, config)
+    return relay.port
+
+
+async def serve(nursery: trio.Nursery, config: RelayConfig) -> Relay:
+    relay: Relay = await nursery.start(serve_relay, attrs.evolve(config, host="127.0.0.1", port=0))
+    return relay
+
+
+@attrs.define
+class Browser:
+    """A scripted browser client speaking the browser protocol."""
+
+    ws: WebSocketConnection
+    texts: list[dict[str, Any]] = attrs.Factory(list)
+    audio: bytearray = attrs.Factory(bytearray)
+
+    async def send_text(self, text: str, **extra: Any) -> None:
+        await self.ws.send_message(json.dumps({"type": "user_message", "text": text, **extra}))
+
+    async def next_message(self, timeout: float = STEP_TIMEOUT_S) -> dict[str, Any]:
+        """The next text message; binary frames on the way are collected in :attr:`audio`."""
+        with trio.fail_after(timeout):
+            while True:
+                frame = await self.ws.get_message()
+                if isinstance(frame, bytes):
+                    self.audio += frame
+                    continue
+                message: dict[str, Any] = json.loads(frame)
+                self.texts.append(message)
+                return message
+
+    async def until(self, predicate: Any, timeout: float = STEP_TIMEOUT_S) -> dict[str, Any]:
+        with trio.fail_after(timeout):
+            while True:
+                message = await self.next_message(timeout)
+                if predicate(message):
+                    return message
+
+    async def closed(self, timeout: float = STEP_TIMEOUT_S) -> int | None:
+        """Read until the relay closes the socket; return its close code."""
+        with trio.fail_after(timeout):
+            try:
+                while True:
+                    await self.next_message(timeout)
+            except ConnectionClosed as exc:
+                return exc.reason.code if exc.reason else None
+
+
+def is_control(action: str) -> Any:
+    return lambda m: m.get("type") == "control" and m.get("action") == action
+
+
+@asynccontextmanager
+async def open_browser(url: str, **kwargs: Any) -> AsyncIterator[Browser]:
+    async with open_websocket_url(url, **kwargs) as ws:
+        yield Browser(ws)
+
+
+def frames(pcm: bytes, frame_bytes: int) -> list[bytes]:
+    return [pcm[i : i + frame_bytes] for i in range(0, len(pcm), frame_bytes)]
+
+
+def count_tasks() -> int:
+    def walk(task: trio.lowlevel.Task) -> int:
+        return 1 + sum(
+            walk(child) for nursery in task.child_nurseries for child in nursery.child_tasks
+        )
+
+    return walk(trio.lowlevel.current_root_task())
+
+
+@attrs.define
+class FakeIdentityEndpoint:
+    """An App Service-style managed identity endpoint (``IDENTITY_ENDPOINT``) on loopback."""
+
+    secret_header: str
+    token: str
+    requests: list[tuple[str, dict[str, str]]] = attrs.Factory(list)
+    url: str = ""
+
+    async def serve(self, nursery: trio.Nursery) -> None:
+        listeners = await nursery.start(trio.serve_tcp, self._handle, 0, "127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/msi/token"
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await stream.receive_some(4096))
+                continue
+            break
+        assert isinstance(event, h11.Request)
+        headers = {k.decode().lower(): v.decode() for k, v in event.headers}
+        self.requests.append((event.target.decode(), headers))
+        if headers.get("x-identity-header") != self.secret_header:
+            status, body = 401, b'{"error":"bad identity header"}'
+        else:
+            expires = int(time.time()) + 3600
+            body = json.dumps(
+                {
+                    "access_token": self.token,
+                    "expires_on": str(expires),
+                    "resource": "https://cognitiveservices.azure.com",
+                    "token_type": "Bearer",
+                    "client_id": "00000000-0000-0000-0000-000000000000",
+                }
+            ).encode()
+            status = 200
+        head = [("content-type", "application/json"), ("content-length", str(len(body)))]
+        data = conn.send(h11.Response(status_code=status, headers=head))
+        data += conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
+        await stream.send_all(data)
+        await stream.aclose()

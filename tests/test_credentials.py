@@ -1,0 +1,78 @@
+"""Entra ID tokens: fetched in a worker thread, cached, refreshed before expiry, errors mapped."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import attrs
+import pytest
+
+from trio_relay.config import ENTRA_SCOPE, azure_target, openai_target
+from trio_relay.credentials import EntraTokenSource, upstream_headers
+from trio_relay.errors import UpstreamUnavailable
+
+
+@attrs.frozen
+class AccessToken:
+    token: str
+    expires_on: int
+
+
+@attrs.define
+class CountingCredential:
+    lifetime_s: int = 3600
+    now: float = 1_000_000.0
+    calls: list[tuple[str, ...]] = attrs.Factory(list)
+    threads: list[str] = attrs.Factory(list)
+
+    def get_token(self, *scopes: str) -> Any:
+        self.calls.append(scopes)
+        self.threads.append(threading.current_thread().name)
+        return AccessToken(f"token-{len(self.calls)}", int(self.now) + self.lifetime_s)
+
+
+async def test_token_is_fetched_off_the_trio_thread_and_cached() -> None:
+    credential = CountingCredential()
+    source = EntraTokenSource(lambda: credential, clock=lambda: credential.now)
+    assert await source.token() == "token-1"
+    assert await source.token() == "token-1"
+    assert credential.calls == [(ENTRA_SCOPE,)]
+    assert credential.threads[0] != threading.main_thread().name
+
+
+async def test_token_is_refreshed_shortly_before_it_expires() -> None:
+    credential = CountingCredential(lifetime_s=600)
+    source = EntraTokenSource(
+        lambda: credential, clock=lambda: credential.now, refresh_margin_s=300
+    )
+    assert await source.token() == "token-1"
+    credential.now += 299
+    assert await source.token() == "token-1"
+    credential.now += 2  # now within 300 s of expiry
+    assert await source.token() == "token-2"
+
+
+async def test_credential_failure_becomes_upstream_unavailable_with_advice() -> None:
+    class NoCredential:
+        def get_token(self, *scopes: str) -> Any:
+            raise RuntimeError("DefaultAzureCredential failed to retrieve a token\nmore lines")
+
+    source = EntraTokenSource(NoCredential)
+    with pytest.raises(UpstreamUnavailable) as caught:
+        await source.token()
+    assert "failed to retrieve a token" in caught.value.message
+    assert (
+        "AZURE_OPENAI_API_KEY" in caught.value.message and "more lines" not in caught.value.message
+    )
+
+
+async def test_auth_headers_follow_the_protocol_table() -> None:
+    credential = CountingCredential()
+    tokens = EntraTokenSource(lambda: credential)
+    entra = azure_target("https://r.openai.azure.com", "d", api_key=None, api_version=None)
+    keyed = azure_target("https://r.openai.azure.com", "d", api_key="az", api_version=None)
+    openai = openai_target("https://api.openai.com/v1", "m", "sk")
+    assert await upstream_headers(entra, tokens) == [(b"authorization", b"Bearer token-1")]
+    assert await upstream_headers(keyed, None) == [(b"api-key", b"az")]
+    assert await upstream_headers(openai, None) == [(b"authorization", b"Bearer sk")]
