@@ -44,9 +44,9 @@ class Browser:
     async def send_text(self, text: str, **extra: Any) -> None:
         await self.ws.send_message(json.dumps({"type": "user_message", "text": text, **extra}))
 
-    async def next_message(self, timeout: float = STEP_TIMEOUT_S) -> dict[str, Any]:
+    async def next_message(self) -> dict[str, Any]:
         """The next text message; binary frames on the way are collected in :attr:`audio`."""
-        with trio.fail_after(timeout):
+        with trio.fail_after(STEP_TIMEOUT_S):
             while True:
                 frame = await self.ws.get_message()
                 if isinstance(frame, bytes):
@@ -56,19 +56,19 @@ class Browser:
                 self.texts.append(message)
                 return message
 
-    async def until(self, predicate: Any, timeout: float = STEP_TIMEOUT_S) -> dict[str, Any]:
-        with trio.fail_after(timeout):
+    async def until(self, predicate: Any) -> dict[str, Any]:
+        with trio.fail_after(STEP_TIMEOUT_S):
             while True:
-                message = await self.next_message(timeout)
+                message = await self.next_message()
                 if predicate(message):
                     return message
 
-    async def closed(self, timeout: float = STEP_TIMEOUT_S) -> int | None:
+    async def closed(self) -> int | None:
         """Read until the relay closes the socket; return its close code."""
-        with trio.fail_after(timeout):
+        with trio.fail_after(STEP_TIMEOUT_S):
             try:
                 while True:
-                    await self.next_message(timeout)
+                    await self.next_message()
             except ConnectionClosed as exc:
                 return exc.reason.code if exc.reason else None
 

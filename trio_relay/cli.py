@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 
+import attrs
 import trio
 from dotenv import dotenv_values
 
@@ -20,6 +21,7 @@ from .client_auth import mint_ticket
 from .config import MIN_TICKET_SECRET_BYTES, Backend, RelayConfig, load_config
 from .errors import ConfigError
 from .server import Relay, serve_relay
+from .workers import supervise
 
 log = logging.getLogger("trio_relay")
 
@@ -41,6 +43,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--host", help="interface to listen on (env HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (env PORT, default 8080)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes sharing the port (env WORKERS, default: number of cores)",
+    )
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="{ticket}")
     ticket = commands.add_parser(
         "ticket", help="mint a signed client ticket (CLIENT_AUTH=ticket; needs TICKET_SECRET)"
@@ -116,13 +124,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if args.command == "ticket":
         return mint(args, env)
     try:
-        config = load_config(env, host=args.host, port=args.port)
+        config = load_config(env, host=args.host, port=args.port, workers=args.workers)
     except ConfigError as exc:
         print(f"trio-relay: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     setup_logging(config.log_level)
+    if args.reuse_port:
+        config = attrs.evolve(config, reuse_port=True, workers=1)
     try:
-        trio.run(run, config)
+        trio.run(supervise if config.workers > 1 else run, config)
     except OSError as exc:
         print(
             f"trio-relay: cannot listen on {config.host}:{config.port}: {exc.strerror}",

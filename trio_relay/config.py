@@ -8,6 +8,7 @@ and what is wrong with it. No I/O besides what the caller passes in.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -101,6 +102,9 @@ class Access:
 class RelayConfig:
     host: str = "127.0.0.1"
     port: int = 8080
+    # Worker processes sharing the port (SO_REUSEPORT); a worker itself runs with reuse_port.
+    workers: int = 1
+    reuse_port: bool = False
     log_level: str = "INFO"
     backend: Backend = Backend.FAKE
     backend_was_inferred: bool = False
@@ -375,7 +379,11 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def load_config(
-    env: Mapping[str, str], *, host: str | None = None, port: int | None = None
+    env: Mapping[str, str],
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
 ) -> RelayConfig:
     """Build the configuration from environment variables; ``host``/``port`` flags win over env."""
     backend, inferred = _backend(env)
@@ -388,9 +396,15 @@ def load_config(
     if not 0 <= resolved_port <= 65535:
         raise ConfigError("PORT", f"must be between 0 and 65535, got {resolved_port}")
     resolved_host = host if host is not None else _str(env, "HOST", "127.0.0.1").strip()
+    resolved_workers = (
+        workers if workers is not None else _int(env, "WORKERS", os.cpu_count() or 1, minimum=1)
+    )
+    if resolved_workers < 1:
+        raise ConfigError("--workers", f"must be at least 1, got {resolved_workers}")
     return RelayConfig(
         host=resolved_host,
         port=resolved_port,
+        workers=resolved_workers,
         log_level=log_level,
         backend=backend,
         backend_was_inferred=inferred,

@@ -9,6 +9,7 @@ else is answered as plain HTTP by :func:`trio_relay.http.route`.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -32,6 +33,7 @@ log = logging.getLogger("trio_relay.server")
 MAX_REQUEST_HEAD_BYTES = 16 * 1024
 CLIENT_RECEIVE_BUFFER_BYTES = 64 * 1024
 CLIENT_MESSAGE_QUEUE = 8
+LISTEN_BACKLOG = 4096
 
 
 class ReplayStream(trio.abc.Stream):
@@ -199,6 +201,10 @@ class Relay:
                     self._no_sessions.set()
                 nursery.cancel_scope.cancel()
 
+    async def sessions_ended(self) -> None:
+        """Wait until no session is running."""
+        await self._no_sessions.wait()
+
     async def shutdown(self) -> None:
         """Graceful drain: refuse new sessions, let in-flight responses finish, close the rest."""
         self.ready = False
@@ -292,6 +298,25 @@ async def open_upstream_target(config: RelayConfig) -> AsyncIterator[UpstreamTar
         yield fake_target(fake.url, "gpt-realtime")
 
 
+async def open_listeners(host: str, port: int, *, reuse_port: bool) -> list[trio.SocketListener]:
+    """TCP listeners; with ``reuse_port`` several worker processes share one port (Linux)."""
+    if not reuse_port:
+        return await trio.open_tcp_listeners(port, host=host)
+    family, kind, proto, _, address = (
+        await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    )[0]
+    sock = trio.socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        await sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return [trio.SocketListener(sock)]
+
+
 async def serve_relay(
     config: RelayConfig,
     *,
@@ -303,7 +328,9 @@ async def serve_relay(
     )
     async with open_upstream_target(config) as target:
         relay = Relay(config, target, tokens)
-        relay.listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+        relay.listeners = await open_listeners(
+            config.host, config.port, reuse_port=config.reuse_port
+        )
         with relay._serve_scope:
             async with trio.open_nursery() as nursery:
                 await nursery.start(trio.serve_listeners, relay.handle_connection, relay.listeners)

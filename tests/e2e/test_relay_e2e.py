@@ -6,12 +6,14 @@ import base64
 
 import pytest
 import trio
+import trio.testing
 from harness import (
     FakeIdentityEndpoint,
     count_tasks,
     frames,
     is_control,
     open_browser,
+    serve,
     speech_like_pcm,
     start_relay,
 )
@@ -138,9 +140,9 @@ async def test_openai_url_and_bearer_auth(nursery: trio.Nursery, fake: FakeUpstr
 async def test_client_disconnect_mid_response_closes_upstream_within_a_second(
     nursery: trio.Nursery, fake: FakeUpstream
 ) -> None:
-    port = await start_relay(nursery, relay_config(fake))
+    relay = await serve(nursery, relay_config(fake))
     baseline = count_tasks()
-    async with open_browser(f"ws://127.0.0.1:{port}/realtime") as browser:
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
         await browser.until(is_control("connected"))
         await browser.send_text("tell me a long story")
         await browser.until(lambda m: m["type"] == "text_delta")
@@ -148,8 +150,9 @@ async def test_client_disconnect_mid_response_closes_upstream_within_a_second(
     with trio.fail_after(1.0):
         await record.closed.wait()
     with trio.fail_after(1.0):
-        while count_tasks() > baseline:
-            await trio.sleep(0.01)
+        await relay.sessions_ended()
+    await trio.testing.wait_all_tasks_blocked()
+    assert count_tasks() == baseline
 
 
 async def test_upstream_refusing_the_handshake_is_reported_and_closes_1011(

@@ -1,0 +1,128 @@
+"""The installed commands, run as a user runs them: real processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import trio
+from harness import is_control, open_browser
+
+CLEAN_ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if not k.startswith(("OPENAI_", "AZURE_", "BACKEND", "PORT", "HOST", "CLIENT_", "WORKERS"))
+}
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trio_relay", *args],
+        env={**CLEAN_ENV, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"BACKEND": "openai"}, "OPENAI_API_KEY"),
+        (
+            {"BACKEND": "azure", "AZURE_OPENAI_ENDPOINT": "https://x.openai.azure.com"},
+            "AZURE_OPENAI_DEPLOYMENT",
+        ),
+        ({"PORT": "http"}, "PORT"),
+        ({"HOST": "0.0.0.0"}, "CLIENT_AUTH"),
+    ],
+)
+def test_misconfiguration_prints_one_line_and_exits_2(
+    env: dict[str, str], variable: str, tmp_path: Path
+) -> None:
+    result = run_cli([], env, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0] and "Traceback" not in result.stderr
+
+
+def test_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BACKEND=openai\nPORT=1\n")
+    result = run_cli([], {}, tmp_path)
+    assert result.returncode == 2 and "OPENAI_API_KEY" in result.stderr
+    result = run_cli([], {"BACKEND": "bogus"}, tmp_path)
+    assert "BACKEND" in result.stderr and "bogus" in result.stderr
+
+
+def test_ticket_command_mints_a_verifiable_ticket(tmp_path: Path) -> None:
+    from trio_relay.client_auth import verify_ticket
+
+    secret = "k" * 40
+    result = run_cli(
+        ["ticket", "--sub", "alice", "--ttl", "60"], {"TICKET_SECRET": secret}, tmp_path
+    )
+    assert result.returncode == 0
+    import time
+
+    assert verify_ticket(secret.encode(), result.stdout.strip(), time.time()) == "alice"
+    assert run_cli(["ticket", "--sub", "a"], {}, tmp_path).returncode == 2
+
+
+@asynccontextmanager
+async def running_relay(
+    args: list[str], env: dict[str, str]
+) -> AsyncIterator[tuple[trio.Process, str]]:
+    """Start ``trio-relay``; yield the process and the ws URL it printed when ready."""
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "trio_relay", "--port", "0", *args],
+        env={**CLEAN_ENV, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        buffer = b""
+        with trio.fail_after(20):
+            while b"ws://" not in buffer or not buffer.endswith(b"\n"):
+                chunk = await process.stdout.receive_some(4096)
+                assert chunk, "the relay exited before it was ready"
+                buffer += chunk
+        url = buffer.decode().split("ws://", 1)[1].split()[0]
+        yield process, f"ws://{url}"
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+async def test_offline_demo_serves_text_and_audio_turns_and_stops_on_sigterm() -> None:
+    async with running_relay(["--workers", "1"], {"BACKEND": "fake"}) as (process, url):
+        async with open_browser(url) as browser:
+            await browser.until(is_control("connected"))
+            await browser.send_text("hello")
+            await browser.until(is_control("text_done"))
+        probe = await trio.run_process(
+            [sys.executable, "-m", "trio_relay.probe", url], capture_stdout=True, check=False
+        )
+        assert probe.returncode == 0, probe.stdout
+        assert b"audio turn: transcription" in probe.stdout
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(10):
+            assert await process.wait() == 0
+
+
+async def test_several_workers_share_one_port_and_stop_together() -> None:
+    async with running_relay(["--workers", "2"], {"BACKEND": "fake"}) as (process, url):
+        for _ in range(4):
+            async with open_browser(url) as browser:
+                await browser.until(is_control("connected"))
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(15):
+            assert await process.wait() == 0
