@@ -6,7 +6,6 @@ A bad configuration prints one line naming the variable and what is wrong, and e
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -20,10 +19,11 @@ from dotenv import dotenv_values
 from .client_auth import mint_ticket
 from .config import MIN_TICKET_SECRET_BYTES, Backend, RelayConfig, load_config
 from .errors import ConfigError
+from .log import get_logger, setup_logging
 from .server import Relay, serve_relay
 from .workers import supervise
 
-log = logging.getLogger("trio_relay")
+log = get_logger("trio_relay")
 
 EXIT_CONFIG_ERROR = 2
 
@@ -58,16 +58,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # trio-websocket logs every frame at DEBUG; keep it at INFO unless asked for explicitly.
-    logging.getLogger("trio-websocket").setLevel(max(logging.INFO, logging.getLevelName(level)))
-
-
 def describe(config: RelayConfig) -> str:
     if config.backend is Backend.FAKE:
         return "the bundled fake upstream (offline demo mode)"
@@ -82,10 +72,9 @@ async def run(config: RelayConfig) -> None:
         async with trio.open_nursery() as nursery:
             relay: Relay = await nursery.start(serve_relay, config)
             log.info(
-                "trio-relay listening on http://%s:%d, upstream: %s",
-                config.host,
-                relay.port,
-                describe(config),
+                "trio-relay listening",
+                url=f"http://{config.host}:{relay.port}",
+                upstream=describe(config),
             )
             if config.backend is Backend.FAKE:
                 log.info(
@@ -96,10 +85,10 @@ async def run(config: RelayConfig) -> None:
             draining = False
             async for signum in signals:
                 if draining:
-                    log.warning("second %s: stopping now", signal.Signals(signum).name)
+                    log.warning("second signal: stopping now", signal=signal.Signals(signum).name)
                     nursery.cancel_scope.cancel()
                     break
-                log.info("%s: draining, then exiting", signal.Signals(signum).name)
+                log.info("signal: draining, then exiting", signal=signal.Signals(signum).name)
                 draining = True
                 nursery.start_soon(relay.shutdown)
             # serve_relay returns after the drain; the nursery then exits and so do we.

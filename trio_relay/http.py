@@ -82,14 +82,13 @@ mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("application/wasm", ".wasm")
 
 
-def route(method: str, path: str, *, ready: bool, static: StaticFiles | None) -> Response:
-    """The response to a plain (non-upgrade) HTTP request."""
+def route(method: str, path: str, *, static: StaticFiles | None) -> Response:
+    """The response to a plain (non-upgrade) HTTP request (``/metrics`` and ``/readyz`` need the
+    running relay's state and are answered by the server)."""
     if method not in ("GET", "HEAD"):
         return Response(405, b"method not allowed\n", headers=(("allow", "GET, HEAD"),))
     if path == "/healthz":
         return text(200, "ok")
-    if path == "/readyz":
-        return text(200, "ready") if ready else text(503, "draining")
     if path == REALTIME_PATH:
         return text(400, "this endpoint needs a WebSocket upgrade (ws:// or wss://)")
     if static is not None:

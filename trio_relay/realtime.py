@@ -112,6 +112,8 @@ class ServerEvent(Enum):
     CONTENT_PART_DONE = auto()
     RESPONSE_CREATED = auto()
     RESPONSE_DONE = auto()
+    SPEECH_STOPPED = auto()
+    RATE_LIMITS = auto()
     TOLERATED = auto()  # known, nothing for the browser
 
 
@@ -135,6 +137,8 @@ SERVER_EVENTS: dict[str, ServerEvent] = {
     "response.content_part.done": ServerEvent.CONTENT_PART_DONE,
     "response.created": ServerEvent.RESPONSE_CREATED,
     "response.done": ServerEvent.RESPONSE_DONE,
+    "input_audio_buffer.speech_stopped": ServerEvent.SPEECH_STOPPED,
+    "rate_limits.updated": ServerEvent.RATE_LIMITS,
 }
 
 for _name in (
@@ -155,8 +159,6 @@ for _name in (
     "response.audio.done",
     "response.function_call_arguments.delta",
     "response.function_call_arguments.done",
-    "rate_limits.updated",
-    "input_audio_buffer.speech_stopped",
     "input_audio_buffer.committed",
     "input_audio_buffer.cleared",
     "input_audio_buffer.timeout_triggered",

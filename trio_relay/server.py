@@ -8,7 +8,6 @@ else is answered as plain HTTP by :func:`trio_relay.http.route`.
 
 from __future__ import annotations
 
-import logging
 import socket
 import time
 from collections import Counter
@@ -23,17 +22,20 @@ from trio_websocket import WebSocketConnection, wrap_server_stream
 from .client_auth import AuthFailed, chosen_subprotocol, find_credential, origin_allowed
 from .config import RelayConfig, UpstreamTarget, fake_target
 from .credentials import EntraTokenSource
-from .errors import ServerShuttingDown
+from .errors import ServerShuttingDown, SlowClient, UpstreamUnavailable
 from .http import REALTIME_PATH, Response, StaticFiles, route, text
 from .limits import SessionSlots
+from .log import get_logger
+from .metrics import RelayMetrics
 from .session import Session
 
-log = logging.getLogger("trio_relay.server")
+log = get_logger("trio_relay.server")
 
 MAX_REQUEST_HEAD_BYTES = 16 * 1024
 CLIENT_RECEIVE_BUFFER_BYTES = 64 * 1024
 CLIENT_MESSAGE_QUEUE = 8
 LISTEN_BACKLOG = 4096
+READINESS_TOKEN_TIMEOUT_S = 5.0
 
 
 class ReplayStream(trio.abc.Stream):
@@ -74,8 +76,8 @@ class Relay:
         self.ready = True
         self.slots = SessionSlots(self.limits.max_sessions, self.limits.max_sessions_per_ip)
         self.sessions: set[Session] = set()
-        self.outcomes: Counter[str] = Counter()
-        self.rejections: Counter[int] = Counter()
+        self.finished_traffic: Counter[str] = Counter()
+        self.metrics = RelayMetrics(self.traffic_totals)
         self.listeners: list[trio.SocketListener] = []
         self._no_sessions = trio.Event()
         self._no_sessions.set()
@@ -114,8 +116,9 @@ class Relay:
                 ip = self._client_ip(stream, request)
                 refusal = self._admission(request, target, ip)
                 if refusal is not None:
-                    self.rejections[refusal.status] += 1
-                    await _send_response(stream, conn, refusal, keep_alive=False, head_only=False)
+                    reason, response = refusal
+                    self.metrics.rejections.labels(reason).inc()
+                    await _send_response(stream, conn, response, keep_alive=False, head_only=False)
                     return
                 self.slots.take(ip)
                 try:
@@ -125,8 +128,12 @@ class Relay:
                 return
             if upgrade:
                 response = text(404, "no WebSocket endpoint here; use /realtime")
+            elif path == "/metrics" and method in ("GET", "HEAD"):
+                response = Response(200, self.metrics.render(), self.metrics.content_type)
+            elif path == "/readyz" and method in ("GET", "HEAD"):
+                response = await self._readiness()
             else:
-                response = route(method, path, ready=self.ready, static=self.static)
+                response = route(method, path, static=self.static)
             keep_alive = (
                 conn.their_http_version == b"1.1" and method in ("GET", "HEAD") and not upgrade
             )
@@ -149,30 +156,49 @@ class Relay:
         peer = socket.getpeername() if socket is not None else ("unknown",)
         return str(peer[0])
 
-    def _admission(self, request: h11.Request, target: str, ip: str) -> Response | None:
+    def traffic_totals(self) -> Counter[str]:
+        totals = Counter(self.finished_traffic)
+        for session in self.sessions:
+            session.stats.add_traffic_to(totals)
+        return totals
+
+    async def _readiness(self) -> Response:
+        """Ready while accepting sessions and, with Entra ID, while a token can be had."""
+        if not self.ready:
+            return text(503, "draining")
+        if self.tokens is not None:
+            try:
+                with trio.fail_after(READINESS_TOKEN_TIMEOUT_S):
+                    await self.tokens.token()
+            except (UpstreamUnavailable, trio.TooSlowError) as exc:
+                reason = exc.message if isinstance(exc, UpstreamUnavailable) else "timed out"
+                return text(503, f"upstream credentials unavailable: {reason}")
+        return text(200, "ready")
+
+    def _admission(self, request: h11.Request, target: str, ip: str) -> tuple[str, Response] | None:
         """Why this upgrade must be refused (before accept, before any upstream), or None."""
         access = self.config.access
         if not self.ready:
-            return text(503, "the relay is shutting down; retry shortly", retry_after=5)
+            return "draining", text(503, "the relay is shutting down; retry shortly", retry_after=5)
         origin = _header(request, b"origin")
         if not origin_allowed(origin, access.allowed_origins):
-            log.warning("refused a WebSocket from origin %r (not in ALLOWED_ORIGINS)", origin)
-            return text(403, "origin not allowed")
+            log.warning("refused a WebSocket: origin not allowed", origin=origin)
+            return "origin", text(403, "origin not allowed")
         try:
             who = access.client_auth.authenticate(
                 find_credential(request.headers, target), time.time()
             )
         except AuthFailed as failure:
-            log.warning("refused a WebSocket from %s: %s", ip, failure.reason)
-            return text(
+            log.warning("refused a WebSocket: authentication failed", ip=ip, reason=failure.reason)
+            return "auth", text(
                 401,
                 f"authentication required: {failure.reason}",
                 headers=(("www-authenticate", failure.www_authenticate),),
             )
         refusal = self.slots.refusal(ip)
         if refusal is not None:
-            log.warning("refused a WebSocket from %s (%s): %s", ip, who, refusal)
-            return text(503, refusal, retry_after=5)
+            log.warning("refused a WebSocket: at capacity", ip=ip, client=who, reason=refusal)
+            return "capacity", text(503, refusal, retry_after=5)
         return None
 
     async def _serve_websocket(
@@ -189,14 +215,19 @@ class Relay:
             client: WebSocketConnection = await ws_request.accept(
                 subprotocol=chosen_subprotocol(request.headers)
             )
-            session = Session(client, self.config, self.target, self.tokens)
+            session = Session(client, self.config, self.target, self.tokens, self.metrics)
             self.sessions.add(session)
+            self.metrics.active_sessions.inc()
             self._no_sessions = trio.Event()
             try:
                 end = await session.run()
-                self.outcomes[type(end).__name__] += 1
+                self.metrics.sessions.labels(type(end).__name__).inc()
+                if isinstance(end, SlowClient):
+                    self.metrics.slow_client_closes.inc()
             finally:
                 self.sessions.discard(session)
+                session.stats.add_traffic_to(self.finished_traffic)
+                self.metrics.active_sessions.dec()
                 if not self.sessions:
                     self._no_sessions.set()
                 nursery.cancel_scope.cancel()
@@ -208,9 +239,7 @@ class Relay:
     async def shutdown(self) -> None:
         """Graceful drain: refuse new sessions, let in-flight responses finish, close the rest."""
         self.ready = False
-        log.info(
-            "draining %d session(s), grace %g s", len(self.sessions), self.limits.drain_grace_s
-        )
+        log.info("draining", sessions=len(self.sessions), grace_s=self.limits.drain_grace_s)
         for session in list(self.sessions):
             session.drain()
         with trio.move_on_after(self.limits.drain_grace_s):
@@ -294,7 +323,7 @@ async def open_upstream_target(config: RelayConfig) -> AsyncIterator[UpstreamTar
     from fake_upstream import open_fake_upstream  # only the fake backend needs it
 
     async with open_fake_upstream() as fake:
-        log.info("running on the bundled fake upstream at %s (no credentials configured)", fake.url)
+        log.info("running on the bundled fake upstream (no credentials configured)", url=fake.url)
         yield fake_target(fake.url, "gpt-realtime")
 
 

@@ -22,11 +22,11 @@ socket is closed by :func:`open_upstream`'s exit. Every wait on a peer is bounde
 from __future__ import annotations
 
 import base64
-import logging
 import math
 from collections.abc import Awaitable, Callable
 from itertools import count
 
+import structlog
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
@@ -37,6 +37,7 @@ from .browser import (
     BrowserMessage,
     ErrorMessage,
     InvalidClientMessage,
+    TextDelta,
     check_client_audio,
     parse_client_text,
 )
@@ -52,11 +53,22 @@ from .errors import (
     UpstreamUnavailable,
 )
 from .limits import AudioPacer
+from .log import get_logger
+from .metrics import RelayMetrics
 from .realtime import BYTES_PER_MS
-from .translator import Actions, Translator
+from .stats import SessionStats
+from .translator import (
+    Actions,
+    Observation,
+    RateLimitsReported,
+    Translator,
+    TurnEnded,
+    UpstreamErrorReported,
+    UsageReported,
+)
 from .upstream import closed_error, open_upstream
 
-log = logging.getLogger("trio_relay.session")
+log = get_logger("trio_relay.session")
 _session_ids = count(1)
 
 # Items the audio pump sends upstream, in order: PCM to coalesce, or an encoded JSON event.
@@ -76,8 +88,14 @@ class Session:
         config: RelayConfig,
         target: UpstreamTarget,
         tokens: EntraTokenSource | None = None,
+        metrics: RelayMetrics | None = None,
     ) -> None:
         self.id = f"s{next(_session_ids)}"
+        self.metrics = metrics
+        self.stats = SessionStats(started_at=trio.current_time())
+        self._turn_ended_at: float | None = None
+        self._awaiting_text = False
+        self._awaiting_audio = False
         self.client = client
         self.limits = config.limits
         self.target = target
@@ -100,7 +118,8 @@ class Session:
 
     async def run(self) -> SessionEnd:
         """Run the session to its end; return why it ended. The client is closed on return."""
-        log.info("%s: session started (%s)", self.id, self.target.backend.value)
+        structlog.contextvars.bind_contextvars(session_id=self.id)
+        log.info("session started", backend=self.target.backend.value)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._task, self._client_reader)
@@ -109,11 +128,11 @@ class Session:
         end = self.end or ClientGone()
         await self._close_client(end)
         log.info(
-            "%s: session ended: %s%s (close %d)",
-            self.id,
-            type(end).__name__,
-            f": {end.message}" if end.message else "",
-            end.close_code,
+            "session ended",
+            outcome=type(end).__name__,
+            reason=end.message or None,
+            close_code=int(end.close_code),
+            **self.stats.summary(trio.current_time()),
         )
         return end
 
@@ -143,7 +162,7 @@ class Session:
         except SessionEnd as end:
             self._finish(end)
         except Exception:
-            log.exception("%s: internal error", self.id)
+            log.exception("internal error")
             self._finish(InternalError("the relay hit an internal error; see its log"))
         else:
             self._finish(ClientGone())
@@ -151,8 +170,12 @@ class Session:
     # --- the upstream side --------------------------------------------------------------------
 
     async def _connect_and_serve(self) -> None:
+        started = trio.current_time()
         async with open_upstream(self.target, self.tokens, self.limits) as upstream:
             await self._configure(upstream)
+            self.stats.upstream_connect_s = trio.current_time() - started
+            if self.metrics is not None:
+                self.metrics.upstream_connect.observe(self.stats.upstream_connect_s)
             assert self._nursery is not None
             self._nursery.start_soon(self._task, lambda: self._audio_pump(upstream))
             while True:  # the upstream-reader
@@ -177,6 +200,8 @@ class Session:
             frame = await upstream.get_message()
         except ConnectionClosed as exc:
             raise closed_error(exc.reason) from None
+        self.stats.upstream_in_bytes += len(frame)
+        self.stats.upstream_in_frames += 1
         return self.translator.upstream_frame(frame)
 
     async def _apply(self, actions: Actions) -> None:
@@ -185,8 +210,50 @@ class Session:
             await self._to_upstream_send.send(realtime.encode_event(event))
         for message in actions.to_client:
             self._queue_downstream(message)
+        for observation in actions.observations:
+            self._observe(observation)
         if actions.end is not None:
             raise actions.end
+
+    def _observe(self, observation: Observation) -> None:
+        if isinstance(observation, TurnEnded):
+            self._turn_started()
+            return
+        metrics = self.metrics
+        if metrics is None:
+            return
+        if isinstance(observation, UsageReported):
+            for kind, count in observation.tokens.items():
+                metrics.tokens.labels(kind).inc(count)
+        elif isinstance(observation, RateLimitsReported):
+            for name, remaining in observation.remaining.items():
+                metrics.rate_limit_remaining.labels(name).set(remaining)
+        elif isinstance(observation, UpstreamErrorReported):
+            metrics.upstream_errors.labels(observation.code).inc()
+
+    def _turn_started(self) -> None:
+        """The user ended a turn: time the answer's first text and first audio from now."""
+        self.stats.turns += 1
+        self._turn_ended_at = trio.current_time()
+        self._awaiting_text = self._awaiting_audio = True
+
+    def _sent_to_client(self, message: BrowserMessage, size: int) -> None:
+        self.stats.client_out_bytes += size
+        self.stats.client_out_frames += 1
+        if isinstance(message, AssistantAudio):
+            self.stats.audio_out_bytes += size
+            self.translator.audio_sent(message)
+            if self._awaiting_audio and self._turn_ended_at is not None:
+                self._awaiting_audio = False
+                elapsed = trio.current_time() - self._turn_ended_at
+                if self.stats.first_audio_s is None:
+                    self.stats.first_audio_s = elapsed
+                if self.metrics is not None:
+                    self.metrics.first_audio.observe(elapsed)
+        elif isinstance(message, TextDelta) and self._awaiting_text:
+            self._awaiting_text = False
+            if self.metrics is not None and self._turn_ended_at is not None:
+                self.metrics.first_text.observe(trio.current_time() - self._turn_ended_at)
 
     async def _audio_pump(self, upstream: WebSocketConnection) -> None:
         coalescer = AudioCoalescer(self.limits.audio_chunk_ms)
@@ -212,6 +279,8 @@ class Session:
             await upstream.send_message(text)
         except ConnectionClosed as exc:
             raise closed_error(exc.reason) from None
+        self.stats.upstream_out_bytes += len(text)
+        self.stats.upstream_out_frames += 1
 
     # --- the browser side ---------------------------------------------------------------------
 
@@ -228,17 +297,21 @@ class Session:
                 raise IdleTimeout(
                     f"no message from the client for {self.limits.idle_timeout_s:g} s"
                 )
+            self.stats.client_in_bytes += len(frame)
+            self.stats.client_in_frames += 1
             try:
                 if isinstance(frame, str):
                     message = parse_client_text(
                         frame, max_text_bytes=self.limits.max_user_text_bytes
                     )
+                    self._turn_started()
                     for event in self.translator.user_message(message):
                         await self._to_upstream_send.send(realtime.encode_event(event))
                 else:
                     check_client_audio(frame)
                     # Faster than real time beyond the burst allowance: stop reading this client.
                     await trio.sleep(pacer.delay(len(frame), trio.current_time()))
+                    self.stats.audio_in_bytes += len(frame)
                     await self._to_upstream_send.send(bytes(frame))
             except InvalidClientMessage as exc:
                 self._queue_downstream(ErrorMessage(exc.code, exc.message))
@@ -267,8 +340,7 @@ class Session:
                 self._client_stream_broken = True
                 raise ClientGone()
             self._downstream_bytes -= len(data)
-            if isinstance(message, AssistantAudio):
-                self.translator.audio_sent(message)
+            self._sent_to_client(message, len(data))
 
     async def _close_client(self, end: SessionEnd) -> None:
         if self._client_stream_broken:

@@ -40,13 +40,40 @@ from .errors import SessionEnd, SessionExpired, UpstreamFailed
 from .realtime import BYTES_PER_MS, ServerEvent
 
 
+@attrs.frozen
+class TurnEnded:
+    """The user finished a turn (spoke and stopped); an answer is expected next."""
+
+
+@attrs.frozen
+class UsageReported:
+    tokens: dict[str, int]
+
+
+@attrs.frozen
+class RateLimitsReported:
+    remaining: dict[str, float]
+
+
+@attrs.frozen
+class UpstreamErrorReported:
+    code: str
+
+
+Observation = TurnEnded | UsageReported | RateLimitsReported | UpstreamErrorReported
+
+
 @attrs.define
 class Actions:
-    """What one input makes the relay do: messages for each peer, and maybe the end of it all."""
+    """What one input makes the relay do: messages for each peer, and maybe the end of it all.
+
+    ``observations`` are facts for logs and metrics; they change nothing on the wire.
+    """
 
     to_client: list[BrowserMessage] = attrs.Factory(list)
     to_upstream: list[dict[str, Any]] = attrs.Factory(list)
     end: SessionEnd | None = None
+    observations: list[Observation] = attrs.Factory(list)
 
 
 @attrs.define
@@ -155,7 +182,11 @@ class Translator:
             self._pending_create_id = None
             return Actions()
         if kind is ServerEvent.RESPONSE_DONE:
-            return self._response_done()
+            return self._response_done(event)
+        if kind is ServerEvent.SPEECH_STOPPED:
+            return Actions(observations=[TurnEnded()])
+        if kind is ServerEvent.RATE_LIMITS:
+            return Actions(observations=[_rate_limits(event)])
         if kind is ServerEvent.ERROR:
             return self._error(event)
         if kind is ServerEvent.SESSION_UPDATED:
@@ -224,8 +255,17 @@ class Translator:
         actions.to_client.append(Transcription(item_id, _str(event, "transcript")))
         return actions
 
-    def _response_done(self) -> Actions:
+    def _response_done(self, event: Mapping[str, Any]) -> Actions:
         actions = Actions(to_client=[TextDone(text_id) for text_id in self._open_texts])
+        response = event.get("response")
+        usage = response.get("usage") if isinstance(response, dict) else None
+        if isinstance(usage, dict):
+            tokens = {
+                kind: value
+                for kind in ("input_tokens", "output_tokens")
+                if isinstance(value := usage.get(kind), int) and not isinstance(value, bool)
+            }
+            actions.observations.append(UsageReported(tokens))
         self._open_texts.clear()
         self.response_active = False
         self._pending_create_id = None
@@ -248,11 +288,26 @@ class Translator:
                 self.response_create_queued = True
                 return Actions()
             self.response_active = False
+        seen: list[Observation] = [UpstreamErrorReported(code or "unknown")]
         if code == "session_expired":
-            return Actions(end=SessionExpired(message))
+            return Actions(end=SessionExpired(message), observations=seen)
         if code in realtime.FATAL_ERROR_CODES or not self.connected:
-            return Actions(end=UpstreamFailed(message, upstream_code=code))
-        return Actions(to_client=[ErrorMessage("upstream_error", message, upstream_code=code)])
+            return Actions(end=UpstreamFailed(message, upstream_code=code), observations=seen)
+        return Actions(
+            to_client=[ErrorMessage("upstream_error", message, upstream_code=code)],
+            observations=seen,
+        )
+
+
+def _rate_limits(event: Mapping[str, Any]) -> RateLimitsReported:
+    remaining: dict[str, float] = {}
+    limits = event.get("rate_limits")
+    for limit in limits if isinstance(limits, list) else ():
+        if isinstance(limit, dict) and isinstance(limit.get("name"), str):
+            value = limit.get("remaining")
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                remaining[limit["name"]] = float(value)
+    return RateLimitsReported(remaining)
 
 
 def _str(event: Mapping[str, Any], field: str) -> str:

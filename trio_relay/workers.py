@@ -9,7 +9,6 @@ whole life, so no state is shared between them.
 
 from __future__ import annotations
 
-import logging
 import signal
 import socket
 import sys
@@ -18,8 +17,9 @@ from collections.abc import Sequence
 import trio
 
 from .config import RelayConfig
+from .log import get_logger
 
-log = logging.getLogger("trio_relay.workers")
+log = get_logger("trio_relay.workers")
 
 RESTART_DELAY_S = 1.0
 
@@ -62,7 +62,7 @@ async def _wait_until_listening(host: str, port: int, limit_s: float = 30.0) -> 
                 continue
             await stream.aclose()
             return
-    log.warning("no worker accepted connections within %g s", limit_s)
+    log.warning("no worker accepted connections in time", limit_s=limit_s)
 
 
 async def supervise(config: RelayConfig) -> None:
@@ -76,7 +76,7 @@ async def supervise(config: RelayConfig) -> None:
             with trio.move_on_after(grace):
                 await process.wait()
                 return
-            log.warning("worker %d did not stop within %g s; killing it", process.pid, grace)
+            log.warning("worker did not stop in time; killing it", pid=process.pid, grace_s=grace)
             process.kill()
 
         async def keep_running(index: int) -> None:
@@ -85,10 +85,10 @@ async def supervise(config: RelayConfig) -> None:
                     command, check=False, deliver_cancel=stop_gracefully, start_new_session=True
                 )
                 log.error(
-                    "worker %d exited with code %d; restarting in %g s",
-                    index,
-                    result.returncode,
-                    RESTART_DELAY_S,
+                    "worker exited; restarting",
+                    worker=index,
+                    returncode=result.returncode,
+                    delay_s=RESTART_DELAY_S,
                 )
                 await trio.sleep(RESTART_DELAY_S)
 
@@ -104,9 +104,9 @@ async def supervise(config: RelayConfig) -> None:
                 )
                 async for signum in signals:
                     log.info(
-                        "%s: stopping %d workers gracefully",
-                        signal.Signals(signum).name,
-                        config.workers,
+                        "signal: stopping workers gracefully",
+                        signal=signal.Signals(signum).name,
+                        workers=config.workers,
                     )
                     nursery.cancel_scope.cancel()
                     break
