@@ -66,6 +66,7 @@ class Limits:
     handshake_timeout_s: float = 10.0
     upstream_connect_timeout_s: float = 10.0
     upstream_session_timeout_s: float = 10.0
+    upstream_send_timeout_s: float = 10.0
     close_timeout_s: float = 2.0
     audio_queue_frames: int = 32
     audio_burst_ms: int = 2000
@@ -290,6 +291,9 @@ def _limits(env: Mapping[str, str]) -> Limits:
         ),
         upstream_session_timeout_s=_float(
             env, "UPSTREAM_SESSION_TIMEOUT_S", d.upstream_session_timeout_s, low=0.1, high=3600
+        ),
+        upstream_send_timeout_s=_float(
+            env, "UPSTREAM_SEND_TIMEOUT_S", d.upstream_send_timeout_s, low=0.1, high=3600
         ),
         close_timeout_s=_float(env, "CLOSE_TIMEOUT_S", d.close_timeout_s, low=0.0, high=600),
         audio_queue_frames=_int(env, "AUDIO_QUEUE_FRAMES", d.audio_queue_frames, minimum=1),

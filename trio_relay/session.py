@@ -50,6 +50,7 @@ from .errors import (
     ServerShuttingDown,
     SessionEnd,
     SlowClient,
+    UpstreamFailed,
     UpstreamUnavailable,
 )
 from .limits import AudioPacer
@@ -275,10 +276,16 @@ class Session:
             await self._send_upstream(upstream, realtime.encode_audio_append(audio))
 
     async def _send_upstream(self, upstream: WebSocketConnection, text: str) -> None:
-        try:
-            await upstream.send_message(text)
-        except ConnectionClosed as exc:
-            raise closed_error(exc.reason) from None
+        with trio.move_on_after(self.limits.upstream_send_timeout_s) as stalled:
+            try:
+                await upstream.send_message(text)
+            except ConnectionClosed as exc:
+                raise closed_error(exc.reason) from None
+        if stalled.cancelled_caught:
+            raise UpstreamFailed(
+                f"the upstream stopped reading (a send blocked for "
+                f"{self.limits.upstream_send_timeout_s:g} s)"
+            )
         self.stats.upstream_out_bytes += len(text)
         self.stats.upstream_out_frames += 1
 

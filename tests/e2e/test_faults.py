@@ -1,0 +1,127 @@
+"""Upstream faults, scripted by the fake upstream's model name: what the browser sees, bounded in
+time, with nothing left running afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+import trio.testing
+from harness import count_tasks, is_control, open_browser, serve
+
+from fake_upstream import FakeUpstream, open_fake_upstream
+from trio_relay.config import Limits, RelayConfig, openai_target
+from trio_relay.server import Relay
+
+FAST = Limits(upstream_session_timeout_s=0.5, upstream_connect_timeout_s=2.0, close_timeout_s=0.5)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeUpstream]:
+    async with open_fake_upstream() as fake:
+        yield fake
+
+
+async def relay_for(nursery: trio.Nursery, fake: FakeUpstream, model: str) -> Relay:
+    target = openai_target(f"{fake.url}/v1", model, "sk-test")
+    return await serve(nursery, RelayConfig(upstream=target, limits=FAST))
+
+
+async def assert_nothing_left(relay: Relay, fake: FakeUpstream, baseline: int) -> None:
+    with trio.fail_after(2):
+        await relay.sessions_ended()
+        for record in fake.connections:
+            await record.closed.wait()
+    await trio.testing.wait_all_tasks_blocked()
+    assert count_tasks() == baseline
+
+
+@pytest.mark.parametrize(
+    ("model", "status", "close_code"),
+    [
+        ("fault-401", "401", 1011),
+        ("fault-403", "403", 1011),
+        ("fault-500", "500", 1011),
+        ("fault-429", "429", 1013),
+    ],
+)
+async def test_refused_handshake(
+    nursery: trio.Nursery, fake: FakeUpstream, model: str, status: str, close_code: int
+) -> None:
+    relay = await relay_for(nursery, fake, model)
+    baseline = count_tasks()
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        error = await browser.next_message()
+        assert error["type"] == "error" and error["code"] == "upstream_unavailable"
+        assert f"HTTP {status}" in error["message"] and "sk-test" not in error["message"]
+        assert await browser.closed() == close_code
+    await assert_nothing_left(relay, fake, baseline)
+
+
+@pytest.mark.parametrize(
+    ("model", "error_code", "close_code"),
+    [
+        ("fault-drop-mid-response", "upstream_error", 1011),
+        ("fault-error-fatal", "upstream_error", 1011),
+        ("fault-session-expired", "session_expired", 1001),
+        ("fault-garbage", "upstream_error", 1011),
+    ],
+)
+async def test_fault_during_a_turn_ends_the_session_with_the_right_code(
+    nursery: trio.Nursery, fake: FakeUpstream, model: str, error_code: str, close_code: int
+) -> None:
+    relay = await relay_for(nursery, fake, model)
+    baseline = count_tasks()
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        await browser.send_text("hello")
+        if model == "fault-session-expired":  # expires after the first completed response
+            await browser.until(is_control("text_done"))
+            await browser.send_text("again")
+        error = await browser.until(lambda m: m["type"] == "error")
+        assert error["code"] == error_code
+        assert await browser.closed() == close_code
+    await assert_nothing_left(relay, fake, baseline)
+
+
+async def test_fatal_error_names_the_upstream_code(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    relay = await relay_for(nursery, fake, "fault-error-fatal")
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        await browser.send_text("hello")
+        error = await browser.until(lambda m: m["type"] == "error")
+    assert error["upstream_code"] == "insufficient_quota"
+
+
+async def test_recoverable_error_is_reported_and_the_session_goes_on(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    relay = await relay_for(nursery, fake, "fault-error-recoverable")
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        await browser.send_text("first")
+        error = await browser.until(lambda m: m["type"] == "error")
+        assert error["code"] == "upstream_error" and error.get("upstream_code")
+        await browser.send_text("second")
+        await browser.until(is_control("text_done"))
+    assert (
+        relay.metrics.registry.get_sample_value(
+            "trio_relay_upstream_errors_total", {"code": error["upstream_code"]}
+        )
+        == 1
+    )
+
+
+async def test_stalled_upstream_times_out_instead_of_hanging(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    relay = await relay_for(nursery, fake, "fault-stall")
+    baseline = count_tasks()
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        error = await browser.next_message()
+        assert error["code"] == "upstream_unavailable" and "did not confirm" in error["message"]
+        assert await browser.closed() == 1011
+    await assert_nothing_left(relay, fake, baseline)
