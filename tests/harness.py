@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import attrs
@@ -87,13 +88,15 @@ def frames(pcm: bytes, frame_bytes: int) -> list[bytes]:
     return [pcm[i : i + frame_bytes] for i in range(0, len(pcm), frame_bytes)]
 
 
-def count_tasks() -> int:
+def count_tasks(root: trio.lowlevel.Task | None = None) -> int:
+    """Tasks under ``root`` (default: all tasks of the run)."""
+
     def walk(task: trio.lowlevel.Task) -> int:
         return 1 + sum(
             walk(child) for nursery in task.child_nurseries for child in nursery.child_tasks
         )
 
-    return walk(trio.lowlevel.current_root_task())
+    return walk(root or trio.lowlevel.current_root_task())
 
 
 @attrs.define
@@ -106,7 +109,7 @@ class FakeIdentityEndpoint:
     url: str = ""
 
     async def serve(self, nursery: trio.Nursery) -> None:
-        listeners = await nursery.start(trio.serve_tcp, self._handle, 0, "127.0.0.1")
+        listeners = await nursery.start(partial(trio.serve_tcp, self._handle, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}/msi/token"
 

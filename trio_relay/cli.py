@@ -90,8 +90,12 @@ async def run(config: RelayConfig) -> None:
                     break
                 log.info("signal: draining, then exiting", signal=signal.Signals(signum).name)
                 draining = True
-                nursery.start_soon(relay.shutdown)
-            # serve_relay returns after the drain; the nursery then exits and so do we.
+                nursery.start_soon(drain_then_stop, relay, nursery.cancel_scope)
+
+
+async def drain_then_stop(relay: Relay, scope: trio.CancelScope) -> None:
+    await relay.shutdown()
+    scope.cancel()
 
 
 def mint(args: argparse.Namespace, env: Mapping[str, str]) -> int:

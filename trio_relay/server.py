@@ -82,6 +82,7 @@ class Relay:
         self._no_sessions = trio.Event()
         self._no_sessions.set()
         self._serve_scope = trio.CancelScope()
+        self.task: trio.lowlevel.Task | None = None  # the task serving, root of all relay tasks
 
     @property
     def port(self) -> int:
@@ -320,9 +321,9 @@ async def open_upstream_target(config: RelayConfig) -> AsyncIterator[UpstreamTar
     if config.upstream is not None:
         yield config.upstream
         return
-    from fake_upstream import open_fake_upstream  # only the fake backend needs it
+    from fake_upstream import FakeUpstreamOptions, open_fake_upstream  # only the fake backend
 
-    async with open_fake_upstream() as fake:
+    async with open_fake_upstream(options=FakeUpstreamOptions(record_events=False)) as fake:
         log.info("running on the bundled fake upstream (no credentials configured)", url=fake.url)
         yield fake_target(fake.url, "gpt-realtime")
 
@@ -357,6 +358,7 @@ async def serve_relay(
     )
     async with open_upstream_target(config) as target:
         relay = Relay(config, target, tokens)
+        relay.task = trio.lowlevel.current_task()
         relay.listeners = await open_listeners(
             config.host, config.port, reuse_port=config.reuse_port
         )

@@ -28,7 +28,7 @@ from itertools import count
 
 import structlog
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
+from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnection
 
 from . import realtime
 from .audio import AudioCoalescer
@@ -67,7 +67,7 @@ from .translator import (
     UpstreamErrorReported,
     UsageReported,
 )
-from .upstream import closed_error, open_upstream
+from .upstream import closed_error, open_upstream, rejection_error
 
 log = get_logger("trio_relay.session")
 _session_ids = count(1)
@@ -105,6 +105,7 @@ class Session:
         self.end: SessionEnd | None = None
         self.draining = False
         self._nursery: trio.Nursery | None = None
+        self._upstream_io: trio.Nursery | None = None
         self._to_upstream_send, self._to_upstream_receive = trio.open_memory_channel[UpstreamItem](
             self.limits.audio_queue_frames
         )
@@ -121,11 +122,21 @@ class Session:
         """Run the session to its end; return why it ended. The client is closed on return."""
         structlog.contextvars.bind_contextvars(session_id=self.id)
         log.info("session started", backend=self.target.backend.value)
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._task, self._client_reader)
-            nursery.start_soon(self._task, self._client_writer)
-            await self._task(self._connect_and_serve)
+        try:
+            # The upstream connection's reader task lives outside the session's nursery, so
+            # cancelling the session still lets the upstream close handshake complete.
+            async with trio.open_nursery() as upstream_io:
+                self._upstream_io = upstream_io
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._task, self._client_reader)
+                    nursery.start_soon(self._task, self._client_writer)
+                    await self._task(self._connect_and_serve)
+                upstream_io.cancel_scope.cancel()
+        except* ConnectionRejected as rejected:
+            refusal = rejected.exceptions[0]
+            assert isinstance(refusal, ConnectionRejected)
+            self.end = self.end or rejection_error(self.target, refusal.status_code)
         end = self.end or ClientGone()
         await self._close_client(end)
         log.info(
@@ -172,7 +183,10 @@ class Session:
 
     async def _connect_and_serve(self) -> None:
         started = trio.current_time()
-        async with open_upstream(self.target, self.tokens, self.limits) as upstream:
+        assert self._upstream_io is not None
+        async with open_upstream(
+            self._upstream_io, self.target, self.tokens, self.limits
+        ) as upstream:
             await self._configure(upstream)
             self.stats.upstream_connect_s = trio.current_time() - started
             if self.metrics is not None:
@@ -280,6 +294,10 @@ class Session:
             try:
                 await upstream.send_message(text)
             except ConnectionClosed as exc:
+                if self.translator.connected:
+                    # The upstream-reader will read what the upstream said before closing (an
+                    # error event, the close code) and end the session with the real cause.
+                    await trio.sleep_forever()
                 raise closed_error(exc.reason) from None
         if stalled.cancelled_caught:
             raise UpstreamFailed(

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 import trio
 from trio_websocket import (
     CloseReason,
-    ConnectionRejected,
     HandshakeError,
     WebSocketConnection,
     connect_websocket_url,
@@ -67,25 +66,25 @@ def closed_error(reason: CloseReason | None) -> SessionEnd:
 
 @asynccontextmanager
 async def open_upstream(
-    target: UpstreamTarget, tokens: EntraTokenSource | None, limits: Limits
+    io_nursery: trio.Nursery,
+    target: UpstreamTarget,
+    tokens: EntraTokenSource | None,
+    limits: Limits,
 ) -> AsyncIterator[WebSocketConnection]:
-    """Connect to the upstream; on exit close it (bounded by ``limits.close_timeout_s``)."""
+    """Connect to the upstream; on exit close it (bounded by ``limits.close_timeout_s``).
+
+    The connection's reader task runs in ``io_nursery``, which must outlive the caller's own
+    cancellation: closing gracefully needs it to read the peer's close reply. A refused
+    handshake is raised *by that task*, as :class:`ConnectionRejected` out of ``io_nursery``;
+    :func:`rejection_error` turns it into the browser's error.
+    """
     headers = await upstream_headers(target, tokens)
-    failure: UpstreamUnavailable | None = None
-    async with trio.open_nursery() as nursery:  # runs the connection's reader task
-        try:
-            connection = await _connect(nursery, target, headers, limits)
-        except UpstreamUnavailable as exc:
-            failure = exc  # raised below, outside the nursery, unwrapped
-        else:
-            try:
-                yield connection
-            finally:
-                with trio.CancelScope(shield=True), trio.move_on_after(limits.close_timeout_s):
-                    await connection.aclose()
-                nursery.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+    connection = await _connect(io_nursery, target, headers, limits)
+    try:
+        yield connection
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(limits.close_timeout_s):
+            await connection.aclose()
 
 
 async def _connect(
@@ -104,8 +103,6 @@ async def _connect(
                 max_message_size=UPSTREAM_MAX_MESSAGE_BYTES,
                 receive_buffer_size=RECEIVE_BUFFER_BYTES,
             )
-    except ConnectionRejected as exc:
-        raise rejection_error(target, exc.status_code) from None
     except trio.TooSlowError:
         raise UpstreamUnavailable(
             f"{where(target)} did not complete the handshake within "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -28,13 +29,16 @@ async def relay_for(nursery: trio.Nursery, fake: FakeUpstream, model: str) -> Re
     return await serve(nursery, RelayConfig(upstream=target, limits=FAST))
 
 
-async def assert_nothing_left(relay: Relay, fake: FakeUpstream, baseline: int) -> None:
+async def assert_nothing_left(
+    relay: Relay, fake: FakeUpstream, baseline: int, *, upstream_reads: bool = True
+) -> None:
     with trio.fail_after(2):
         await relay.sessions_ended()
-        for record in fake.connections:
+        # A stalled fake never reads again, so it never learns the relay hung up.
+        for record in fake.connections if upstream_reads else ():
             await record.closed.wait()
     await trio.testing.wait_all_tasks_blocked()
-    assert count_tasks() == baseline
+    assert count_tasks(relay.task) == baseline
 
 
 @pytest.mark.parametrize(
@@ -50,7 +54,7 @@ async def test_refused_handshake(
     nursery: trio.Nursery, fake: FakeUpstream, model: str, status: str, close_code: int
 ) -> None:
     relay = await relay_for(nursery, fake, model)
-    baseline = count_tasks()
+    baseline = count_tasks(relay.task)
     async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
         error = await browser.next_message()
         assert error["type"] == "error" and error["code"] == "upstream_unavailable"
@@ -72,7 +76,7 @@ async def test_fault_during_a_turn_ends_the_session_with_the_right_code(
     nursery: trio.Nursery, fake: FakeUpstream, model: str, error_code: str, close_code: int
 ) -> None:
     relay = await relay_for(nursery, fake, model)
-    baseline = count_tasks()
+    baseline = count_tasks(relay.task)
     async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
         await browser.until(is_control("connected"))
         await browser.send_text("hello")
@@ -80,7 +84,7 @@ async def test_fault_during_a_turn_ends_the_session_with_the_right_code(
             await browser.until(is_control("text_done"))
             await browser.send_text("again")
         error = await browser.until(lambda m: m["type"] == "error")
-        assert error["code"] == error_code
+        assert error["code"] == error_code, error
         assert await browser.closed() == close_code
     await assert_nothing_left(relay, fake, baseline)
 
@@ -119,9 +123,31 @@ async def test_stalled_upstream_times_out_instead_of_hanging(
     nursery: trio.Nursery, fake: FakeUpstream
 ) -> None:
     relay = await relay_for(nursery, fake, "fault-stall")
-    baseline = count_tasks()
+    baseline = count_tasks(relay.task)
     async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
         error = await browser.next_message()
         assert error["code"] == "upstream_unavailable" and "did not confirm" in error["message"]
         assert await browser.closed() == 1011
-    await assert_nothing_left(relay, fake, baseline)
+    await assert_nothing_left(relay, fake, baseline, upstream_reads=False)
+
+
+async def test_upstream_that_stops_reading_mid_session_ends_it(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    target = openai_target(f"{fake.url}/v1", "fault-stall-after-connect", "sk-test")
+    limits = attrs.evolve(FAST, upstream_send_timeout_s=0.5, audio_burst_ms=3_600_000)
+    relay = await serve(nursery, RelayConfig(upstream=target, limits=limits))
+    baseline = count_tasks(relay.task)
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+
+        async def flood() -> None:  # far more audio than the socket buffers hold
+            for _ in range(150):
+                await browser.ws.send_message(bytes(200_000))
+
+        async with trio.open_nursery() as senders:
+            senders.start_soon(flood)
+            error = await browser.until(lambda m: m["type"] == "error")
+            senders.cancel_scope.cancel()
+        assert error["code"] == "upstream_error" and "stopped reading" in error["message"]
+    await assert_nothing_left(relay, fake, baseline, upstream_reads=False)

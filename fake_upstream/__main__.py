@@ -1,0 +1,54 @@
+"""``fake-upstream``: run the fake Realtime server standalone."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+
+import trio
+
+from .server import FakeUpstreamOptions, open_fake_upstream
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="fake-upstream",
+        description="A deterministic fake of the OpenAI / Azure OpenAI Realtime API "
+        "(GA and beta dialects; scripted faults by model name, see fake_upstream/faults.py).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--api-key", help="require exactly this key (default: any non-empty)")
+    parser.add_argument(
+        "--turn-trigger-bytes",
+        type=int,
+        help="benchmark mode: every N bytes of input audio is one turn (no VAD)",
+    )
+    parser.add_argument("--reply-audio-ms", type=int, default=1000)
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    options = FakeUpstreamOptions(
+        api_key=args.api_key,
+        turn_trigger_bytes=args.turn_trigger_bytes,
+        validate_client_events=args.turn_trigger_bytes is None,
+        reply_audio_ms=args.reply_audio_ms,
+        record_events=False,
+    )
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with open_fake_upstream(args.host, args.port, options) as fake:
+            print(f"fake upstream listening on ws://{args.host}:{fake.port}", flush=True)
+            async for _ in signals:
+                return
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    trio.run(serve, parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
