@@ -103,6 +103,7 @@ class Session:
         self.tokens = tokens
         self.translator = Translator(config.session, target.dialect)
         self.end: SessionEnd | None = None
+        self.ending = trio.Event()  # set when the session's end is decided, before the close
         self.draining = False
         self._nursery: trio.Nursery | None = None
         self._upstream_io: trio.Nursery | None = None
@@ -162,6 +163,7 @@ class Session:
         """The first task to end decides how the session ends; everything else is cancelled."""
         if self.end is None:
             self.end = end
+            self.ending.set()
         if self._inflight_send is not None:
             # A browser frame half-written would corrupt the stream: give it a bounded moment.
             self._inflight_send.deadline = trio.current_time() + self.limits.close_timeout_s

@@ -1,0 +1,233 @@
+"""Limits and bad input, one test per row of the table: exact outcome, and other sessions go on."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+
+import attrs
+import pytest
+import trio
+from harness import Browser, is_control, open_browser, serve, speech_like_pcm
+from trio_websocket import (
+    ConnectionRejected,
+    open_websocket_url,
+    wrap_client_stream,
+    wrap_server_stream,
+)
+
+from fake_upstream import FakeUpstream, open_fake_upstream
+from trio_relay.config import Limits, RelayConfig, openai_target
+from trio_relay.session import Session
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeUpstream]:
+    async with open_fake_upstream() as fake:
+        yield fake
+
+
+def config_for(fake: FakeUpstream, **limits: object) -> RelayConfig:
+    target = openai_target(f"{fake.url}/v1", "gpt-realtime", "sk-test")
+    return RelayConfig(upstream=target, limits=attrs.evolve(Limits(), **limits))
+
+
+def appended(fake: FakeUpstream, index: int = 0) -> bytes:
+    return b"".join(
+        base64.b64decode(e["audio"])
+        for e in fake.connections[index].received
+        if e["type"] == "input_audio_buffer.append"
+    )
+
+
+async def still_works(url: str) -> None:
+    async with open_browser(url) as other:
+        await other.until(is_control("connected"))
+        await other.send_text("are you still there?")
+        await other.until(is_control("text_done"))
+
+
+@pytest.mark.parametrize(
+    ("frame", "words"),
+    [
+        ("this is not json", "not valid JSON"),
+        ('["a", "list"]', "must be a JSON object"),
+        ('{"type": "launch_missiles"}', "unknown message type"),
+        ('{"type": "user_message"}', "'text' field"),
+        ('{"type": "user_message", "text": 42}', "'text' field"),
+        ('{"type": "user_message", "text": "x", "id": 7}', "'id' must be a string"),
+    ],
+)
+async def test_malformed_text_frames_get_invalid_message_and_the_session_goes_on(
+    nursery: trio.Nursery, fake: FakeUpstream, frame: str, words: str
+) -> None:
+    relay = await serve(nursery, config_for(fake))
+    url = f"ws://127.0.0.1:{relay.port}/realtime"
+    async with open_browser(url) as browser:
+        await browser.until(is_control("connected"))
+        await browser.ws.send_message(frame)
+        error = await browser.next_message()
+        assert error["type"] == "error" and error["code"] == "invalid_message"
+        assert words in error["message"]
+        await browser.send_text("and now a real one")
+        await browser.until(is_control("text_done"))
+        await still_works(url)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"), [("x" * 16385, "message_too_long"), ("   ", "empty_message")]
+)
+async def test_too_long_or_empty_user_message_is_refused_and_nothing_goes_upstream(
+    nursery: trio.Nursery, fake: FakeUpstream, text: str, code: str
+) -> None:
+    relay = await serve(nursery, config_for(fake))
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        await browser.send_text(text)
+        error = await browser.next_message()
+        assert error["code"] == code
+        await browser.send_text("fine")
+        await browser.until(is_control("text_done"))
+    items = [e for e in fake.connections[0].received if e["type"] == "conversation.item.create"]
+    assert [i["item"]["content"][0]["text"] for i in items] == ["fine"]
+
+
+async def test_frame_over_the_max_message_size_closes_1009(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    relay = await serve(nursery, config_for(fake, max_message_bytes=4096))
+    url = f"ws://127.0.0.1:{relay.port}/realtime"
+    async with open_browser(url) as browser:
+        await browser.until(is_control("connected"))
+        await browser.ws.send_message(bytes(4098))
+        assert await browser.closed() == 1009
+    with trio.fail_after(2):
+        await fake.connections[0].closed.wait()
+    await still_works(url)
+
+
+async def test_odd_length_audio_frame_is_not_forwarded_and_the_session_goes_on(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    relay = await serve(nursery, config_for(fake))
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        await browser.ws.send_message(b"\x01\x02")
+        await browser.ws.send_message(b"\x03\x04\x05")
+        error = await browser.next_message()
+        assert error["code"] == "audio_frame_odd_length" and "3 bytes" in error["message"]
+        await browser.ws.send_message(b"\x06\x07")
+        await browser.send_text("flush")  # the pump flushes audio before any event
+        await browser.until(is_control("text_done"))
+    assert appended(fake) == b"\x01\x02\x06\x07"
+
+
+async def test_audio_faster_than_real_time_is_held_back_to_the_burst_allowance(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    burst_ms = 300
+    relay = await serve(nursery, config_for(fake, audio_burst_ms=burst_ms))
+    second = 48_000  # bytes of PCM16 24 kHz mono per second
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        start = trio.current_time()
+        for _ in range(30):  # 3 s of audio, offered as fast as the socket takes it
+            await browser.ws.send_message(bytes(second // 10))
+            elapsed = trio.current_time() - start
+            # Never more upstream than real time since the start, plus the burst allowance.
+            assert len(appended(fake)) <= (elapsed + burst_ms / 1000) * second + second // 10
+        await browser.send_text("flush")
+        await browser.until(is_control("text_done"))
+        assert trio.current_time() - start >= 3.0 - burst_ms / 1000 - 0.05
+    assert len(appended(fake)) == 3 * second
+
+
+async def test_idle_session_is_closed_1000_with_idle_timeout(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    relay = await serve(nursery, config_for(fake, idle_timeout_s=0.3))
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        error = await browser.next_message()
+        assert error["code"] == "idle_timeout"
+        assert await browser.closed() == 1000
+
+
+async def test_session_caps_refuse_with_503_before_any_upstream_connection(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    relay = await serve(nursery, config_for(fake, max_sessions=2, max_sessions_per_ip=1))
+    url = f"ws://127.0.0.1:{relay.port}/realtime"
+    async with open_browser(url) as first:
+        await first.until(is_control("connected"))
+        with pytest.raises(ConnectionRejected) as per_ip:
+            async with open_websocket_url(url):
+                pass
+        assert per_ip.value.status_code == 503
+        assert dict(per_ip.value.headers)[b"retry-after"] == b"5"
+        assert b"this client address" in (per_ip.value.body or b"")
+        assert len(fake.connections) == 1  # the refused one never reached the upstream
+        await first.send_text("still fine")
+        await first.until(is_control("text_done"))
+    await relay.sessions_ended()  # the first session's slot is given back when it has ended
+    await still_works(url)
+    assert (
+        relay.metrics.registry.get_sample_value(
+            "trio_relay_handshake_rejections_total", {"reason": "capacity"}
+        )
+        == 1
+    )
+
+
+async def test_global_session_cap(nursery: trio.Nursery, fake: FakeUpstream) -> None:
+    config = attrs.evolve(config_for(fake, max_sessions=1, max_sessions_per_ip=10))
+    relay = await serve(nursery, config)
+    url = f"ws://127.0.0.1:{relay.port}/realtime"
+    async with open_browser(url) as first:
+        await first.until(is_control("connected"))
+        with pytest.raises(ConnectionRejected) as full:
+            async with open_websocket_url(url):
+                pass
+    assert full.value.status_code == 503 and b"limit of 1 sessions" in (full.value.body or b"")
+
+
+async def test_a_client_that_stops_reading_is_closed_1013_slow_client(fake: FakeUpstream) -> None:
+    """The browser is an in-memory peer with no buffering, so it pushes back as soon as it
+    stops reading; the relay's downstream buffer (200 ms of audio here) then overflows."""
+    config = config_for(fake, downstream_buffer_ms=200, close_timeout_s=5.0)
+    assert config.upstream is not None
+    client_stream, server_stream = trio.testing.lockstep_stream_pair()
+    pcm = speech_like_pcm(lead_silence_ms=200, speech_ms=2000, tail_silence_ms=700)
+    sessions: list[Session] = []
+    session_created = trio.Event()
+    ended = trio.Event()
+
+    async def relay_side(nursery: trio.Nursery) -> None:
+        request = await wrap_server_stream(nursery, server_stream)
+        session = Session(await request.accept(), config, config.upstream)  # type: ignore[arg-type]
+        sessions.append(session)
+        session_created.set()
+        await session.run()
+        ended.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(relay_side, nursery)
+        ws = await wrap_client_stream(
+            nursery, client_stream, "relay", "/realtime", message_queue_size=1
+        )
+        browser = Browser(ws)
+        await browser.until(is_control("connected"))
+        await session_created.wait()
+        for i in range(0, len(pcm), 9600):
+            await ws.send_message(pcm[i : i + 9600])
+        # The browser reads nothing now: the echoed 2.3 s of assistant audio piles up.
+        with trio.fail_after(10):
+            await sessions[0].ending.wait()
+        assert type(sessions[0].end).__name__ == "SlowClient"
+        # Reading again, the browser gets what was in flight, then the reason and the code.
+        error = await browser.until(lambda m: m["type"] == "error")
+        assert error["code"] == "slow_client"
+        assert await browser.closed() == 1013
+        with trio.fail_after(10):
+            await ended.wait()
+        nursery.cancel_scope.cancel()
