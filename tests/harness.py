@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -143,3 +144,28 @@ class FakeIdentityEndpoint:
         data += conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
         await stream.send_all(data)
         await stream.aclose()
+
+
+def open_sockets(ports: set[int]) -> list[tuple[int, int]]:
+    """This process's TCP sockets whose local or remote port is one of ``ports``, as
+    (local port, remote port) pairs: the relay's own sockets, told apart from the test clients'
+    by the ports they are bound or connected to (from /proc/net/tcp and /proc/self/fd)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                local, remote, inode = fields[1], fields[2], fields[9]
+                pair = (int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16))
+                if inode in inodes and (pair[0] in ports or pair[1] in ports):
+                    found.append(pair)
+    return sorted(found)

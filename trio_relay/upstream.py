@@ -7,17 +7,13 @@ This is the one boundary where trio-websocket's and the OS's connection errors b
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import trio
-from trio_websocket import (
-    CloseReason,
-    HandshakeError,
-    WebSocketConnection,
-    connect_websocket_url,
-)
+from trio_websocket import CloseReason, WebSocketConnection, wrap_client_stream
 
 from .config import Limits, UpstreamTarget
 from .credentials import EntraTokenSource, upstream_headers
@@ -28,6 +24,8 @@ from .errors import SessionEnd, SessionExpired, UpstreamFailed, UpstreamUnavaila
 UPSTREAM_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 UPSTREAM_MESSAGE_QUEUE = 64
 RECEIVE_BUFFER_BYTES = 64 * 1024
+
+UpstreamStream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
 _STATUS_HINTS = {
     400: "bad request: check the model / deployment name and api-version",
@@ -76,40 +74,58 @@ async def open_upstream(
     The connection's reader task runs in ``io_nursery``, which must outlive the caller's own
     cancellation: closing gracefully needs it to read the peer's close reply. A refused
     handshake is raised *by that task*, as :class:`ConnectionRejected` out of ``io_nursery``;
-    :func:`rejection_error` turns it into the browser's error.
+    :func:`rejection_error` turns it into the browser's error. This function opens the TCP
+    (and TLS) stream itself, so that it is closed on every path, refusals included.
     """
     headers = await upstream_headers(target, tokens)
-    connection = await _connect(io_nursery, target, headers, limits)
-    try:
-        yield connection
-    finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(limits.close_timeout_s):
-            await connection.aclose()
-
-
-async def _connect(
-    nursery: trio.Nursery,
-    target: UpstreamTarget,
-    headers: list[tuple[bytes, bytes]],
-    limits: Limits,
-) -> WebSocketConnection:
+    parts = urlsplit(target.url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    resource = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    stream: UpstreamStream | None = None
     try:
         with trio.fail_after(limits.upstream_connect_timeout_s):
-            return await connect_websocket_url(
-                nursery,
-                target.url,
+            stream = await _open_stream(target, host, port)
+            connection = await wrap_client_stream(
+                io_nursery,
+                stream,
+                host if port in (80, 443) else f"{host}:{port}",
+                resource,
                 extra_headers=headers,
                 message_queue_size=UPSTREAM_MESSAGE_QUEUE,
                 max_message_size=UPSTREAM_MAX_MESSAGE_BYTES,
                 receive_buffer_size=RECEIVE_BUFFER_BYTES,
             )
     except trio.TooSlowError:
+        await _close(stream)
         raise UpstreamUnavailable(
             f"{where(target)} did not complete the handshake within "
             f"{limits.upstream_connect_timeout_s:g} s",
             retry_later=True,
         ) from None
-    except (OSError, HandshakeError) as exc:
-        cause = exc.__cause__ if isinstance(exc, HandshakeError) and exc.__cause__ else exc
-        reason = getattr(cause, "strerror", None) or type(cause).__name__
+    except BaseException:
+        await _close(stream)
+        raise
+    try:
+        yield connection
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(limits.close_timeout_s):
+            await connection.aclose()
+        await _close(stream)
+
+
+async def _open_stream(target: UpstreamTarget, host: str, port: int) -> UpstreamStream:
+    try:
+        if target.url.startswith("wss://"):
+            return await trio.open_ssl_over_tcp_stream(
+                host, port, ssl_context=ssl.create_default_context(), https_compatible=True
+            )
+        return await trio.open_tcp_stream(host, port)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
         raise UpstreamUnavailable(f"could not reach the {where(target)}: {reason}") from None
+
+
+async def _close(stream: trio.abc.Stream | None) -> None:
+    if stream is not None:
+        await trio.aclose_forcefully(stream)
