@@ -7,9 +7,9 @@ from collections import Counter
 
 import trio
 import trio.testing
+from harness import count_tasks, is_control, open_browser, open_sockets, serve
 
 from fake_upstream import FakeUpstreamOptions, open_fake_upstream
-from harness import count_tasks, is_control, open_browser, open_sockets, serve
 from trio_relay.config import Limits, RelayConfig, openai_target
 
 SESSIONS = 500
