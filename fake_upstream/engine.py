@@ -185,7 +185,8 @@ class Engine:
         self._speech_item_id: str | None = None
         self._vad = self._make_vad()
         self._configured = False
-        self._responses = 0
+        self._responses = 0  # responses produced
+        self._creates = 0  # response.create events received
         self._bench_reply = scripts.split_in(bytes(reply_audio_ms * BYTES_PER_MS), 10)
         self._bench_reply_b64 = [base64.b64encode(c).decode() for c in self._bench_reply]
 
@@ -329,8 +330,8 @@ class Engine:
         return outputs
 
     def _on_response_create(self, event: dict[str, Any]) -> list[Output]:
-        self._responses += 1
-        if self._responses == 1 and self.fault is Fault.ERROR_RECOVERABLE:
+        self._creates += 1
+        if self._creates == 1 and self.fault is Fault.ERROR_RECOVERABLE:
             return [
                 self._error(
                     "Invalid value for 'response.temperature'.",
@@ -339,7 +340,7 @@ class Engine:
                     event_id=_event_id(event),
                 )
             ]
-        if self._responses == 1 and self.fault is Fault.ERROR_FATAL:
+        if self._creates == 1 and self.fault is Fault.ERROR_FATAL:
             return [
                 self._error(
                     "You exceeded your current quota, please check your plan and billing details.",
@@ -532,6 +533,7 @@ class Engine:
     def _response(self, text: str, audio: bytes | None) -> list[Output]:
         """A complete response: ``text`` as text, or as the transcript of ``audio``."""
         n = self.names
+        self._responses += 1
         response_id = self._id("resp")
         item_id = self._id("item")
         part_type = n.audio_part if audio is not None else n.text_part
