@@ -24,6 +24,8 @@ T = TypeVar("T")
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-realtime"
+# Served at / when it holds a build (index.html); relative to the working directory.
+DEFAULT_STATIC_DIR = "frontend/dist"
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 
@@ -416,5 +418,5 @@ def load_config(
         session=_session(env),
         limits=_limits(env),
         access=_access(env, resolved_host),
-        static_dir=env.get("STATIC_DIR", "").strip() or None,
+        static_dir=env.get("STATIC_DIR", "").strip() or DEFAULT_STATIC_DIR,
     )
