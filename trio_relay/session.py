@@ -22,7 +22,7 @@ socket is closed by :func:`open_upstream`'s exit. Every wait on a peer is bounde
 from __future__ import annotations
 
 import base64
-import math
+from collections import deque
 from collections.abc import Awaitable, Callable
 from itertools import count
 
@@ -72,6 +72,9 @@ from .upstream import closed_error, open_upstream, rejection_error
 log = get_logger("trio_relay.session")
 _session_ids = count(1)
 
+# Largest binary frame the writer makes by merging queued assistant audio (1 s).
+MERGED_AUDIO_BYTES = 1000 * BYTES_PER_MS
+
 # Items the audio pump sends upstream, in order: PCM to coalesce, or an encoded JSON event.
 UpstreamItem = bytes | str
 
@@ -110,10 +113,9 @@ class Session:
         self._to_upstream_send, self._to_upstream_receive = trio.open_memory_channel[UpstreamItem](
             self.limits.audio_queue_frames
         )
-        # Unbounded as a channel, bounded in bytes by _queue_downstream.
-        self._downstream_send, self._downstream_receive = trio.open_memory_channel[
-            tuple[str | bytes, BrowserMessage]
-        ](math.inf)
+        # Bounded in bytes by _queue_downstream; a deque so the writer can merge audio.
+        self._downstream: deque[tuple[str | bytes, BrowserMessage]] = deque()
+        self._downstream_queued = trio.Event()
         self._downstream_bytes = 0
         self._downstream_limit = self.limits.downstream_buffer_ms * BYTES_PER_MS
         self._inflight_send: trio.CancelScope | None = None
@@ -351,10 +353,16 @@ class Session:
                 "of audio are waiting for it"
             )
         self._downstream_bytes += len(data)
-        self._downstream_send.send_nowait((data, message))
+        self._downstream.append((data, message))
+        self._downstream_queued.set()
 
     async def _client_writer(self) -> None:
-        async for data, message in self._downstream_receive:
+        while True:
+            if not self._downstream:
+                self._downstream_queued = trio.Event()
+                await self._downstream_queued.wait()
+                continue
+            data, message = self._next_downstream()
             with trio.CancelScope(shield=True) as scope:
                 self._inflight_send = scope
                 try:
@@ -368,6 +376,26 @@ class Session:
                 raise ClientGone()
             self._downstream_bytes -= len(data)
             self._sent_to_client(message, len(data))
+
+    def _next_downstream(self) -> tuple[str | bytes, BrowserMessage]:
+        """The next message for the browser; assistant audio queued back to back (the upstream
+        sends it faster than real time) goes out as one larger binary frame."""
+        data, message = self._downstream.popleft()
+        if not isinstance(message, AssistantAudio):
+            return data, message
+        parts = [message.pcm]
+        size = len(message.pcm)
+        while self._downstream and size < MERGED_AUDIO_BYTES:
+            following = self._downstream[0][1]
+            if not isinstance(following, AssistantAudio) or following.item_id != message.item_id:
+                break
+            self._downstream.popleft()
+            parts.append(following.pcm)
+            size += len(following.pcm)
+        if len(parts) == 1:
+            return data, message
+        merged = AssistantAudio(b"".join(parts), message.item_id)
+        return merged.pcm, merged
 
     async def _close_client(self, end: SessionEnd) -> None:
         if self._client_stream_broken:
