@@ -17,6 +17,8 @@ import base64
 import json
 import math
 import re
+import sys
+import wave
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -104,6 +106,8 @@ def run_browser(
 ) -> T:
     """Open ``url`` in a fresh headless Chromium (profile ``profile``), run ``drive(page)``,
     close the browser. The page must raise no uncaught error. Runs in a worker thread."""
+    # Chromium plays silence, with no error, from a file it cannot read.
+    assert microphone.is_file(), f"missing fake microphone input {microphone}"
     args = [*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={microphone}%noloop"]
     page_errors: list[str] = []
     with sync_playwright() as playwright:
@@ -123,9 +127,12 @@ def run_browser(
 
 
 async def in_browser(
-    chromium: Path, tmp_path: Path, url: str, drive: Callable[[Page], T], microphone: Path = SPEECH_WAV
+    chromium: Path,
+    tmp_path: Path,
+    url: str,
+    drive: Callable[[Page], T],
+    microphone: Path = SPEECH_WAV,
 ) -> T:
-    assert microphone.is_file(), f"missing fake microphone input {microphone}"
     return await trio.to_thread.run_sync(
         run_browser, chromium, tmp_path / "profile", url, drive, microphone
     )
@@ -137,10 +144,24 @@ def wait_on_trio(condition: Callable[[], bool], timeout_s: float = STEP_MS / 100
 
     async def poll() -> None:
         with trio.fail_after(timeout_s):
-            while not condition():
+            # Polled: the fake upstream records events in lists and signals nothing per event.
+            while not condition():  # noqa: ASYNC110
                 await trio.sleep(POLL_MS / 1000)
 
     trio.from_thread.run(poll)
+
+
+def audio_of_replies(fake: FakeUpstream, count: int) -> int:
+    """From the browser's worker thread: wait until the fake has sent ``count`` complete
+    responses; return the bytes of assistant audio in them (what the page must receive)."""
+
+    def finished() -> bool:
+        sent = fake.connections[0].sent if fake.connections else []
+        return sum(1 for event in sent if event["type"] == "response.done") >= count
+
+    wait_on_trio(finished)
+    audio: int = trio.from_thread.run_sync(reply_audio_bytes, fake, 0)
+    return audio
 
 
 def hooks(page: Page) -> dict[str, Any]:
@@ -173,8 +194,11 @@ def turn_mic_on(page: Page) -> None:
 
 
 def samples_of(pcm: bytes) -> array.array[int]:
+    """PCM16 little-endian bytes as signed samples."""
     samples = array.array("h")
     samples.frombytes(pcm[: len(pcm) // 2 * 2])
+    if sys.byteorder == "big":
+        samples.byteswap()
     return samples
 
 
@@ -189,6 +213,26 @@ def zero_crossings_per_s(samples: array.array[int]) -> float:
     return crossings * RATE / len(samples)
 
 
+def tone_residual(samples: array.array[int]) -> float:
+    """Energy left after predicting each sample from the two before it (least squares), as a
+    fraction of the window's energy. A single sinusoid obeys x[n] = 2cos(w)x[n-1] - x[n-2]
+    exactly, so a tone or a beep leaves about 0; speech leaves a few percent or more."""
+    x = [s / 32768 for s in samples]
+    prev1, prev2, now = x[1:-1], x[:-2], x[2:]
+    c11 = sum(a * a for a in prev1)
+    c22 = sum(b * b for b in prev2)
+    c12 = sum(a * b for a, b in zip(prev1, prev2, strict=True))
+    b1 = sum(n * a for n, a in zip(now, prev1, strict=True))
+    b2 = sum(n * b for n, b in zip(now, prev2, strict=True))
+    energy = sum(n * n for n in now)
+    det = c11 * c22 - c12 * c12
+    if energy <= 0 or det <= 0:
+        return 0.0
+    a1, a2 = (b1 * c22 - b2 * c12) / det, (c11 * b2 - c12 * b1) / det
+    error = sum((n - a1 * a - a2 * b) ** 2 for n, a, b in zip(now, prev1, prev2, strict=True))
+    return error / energy
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -197,11 +241,12 @@ def percentile(values: list[float], fraction: float) -> float:
 def speech_evidence(pcm: bytes, voiced_rms: float = 0.01) -> dict[str, float]:
     """Loudness and spectral variety of ``pcm`` over its voiced 20 ms windows (RMS at least
     ``voiced_rms``, -40 dBFS). Speech alternates vowels (few zero crossings per second) and
-    fricatives (many); a tone or a beep crosses zero at one steady rate."""
+    fricatives (many), and no window of it is a pure sinusoid (see :func:`tone_residual`)."""
     samples = samples_of(pcm)
     windows = [samples[i : i + WINDOW] for i in range(0, len(samples) - WINDOW + 1, WINDOW)]
     voiced = [w for w in windows if rms(w) >= voiced_rms]
     rates = [zero_crossings_per_s(w) for w in voiced] or [0.0]
+    residuals = [tone_residual(w) for w in voiced] or [0.0]
     return {
         "seconds": len(samples) / RATE,
         "voiced_seconds": len(voiced) * WINDOW / RATE,
@@ -209,7 +254,18 @@ def speech_evidence(pcm: bytes, voiced_rms: float = 0.01) -> dict[str, float]:
         "voiced_rms": rms([s for w in voiced for s in w]),
         "zcr_p10": percentile(rates, 0.1),
         "zcr_p90": percentile(rates, 0.9),
+        "tone_residual_median": percentile(residuals, 0.5),
     }
+
+
+def assert_speech(evidence: dict[str, float]) -> None:
+    """The fixture's speech (about 1.85 s, peak -3 dBFS) is in the audio: not zeros (a wrong
+    fixture path), not Chromium's beep or a tone (no file flag), not an endless signal."""
+    assert evidence["voiced_seconds"] >= 1.2, f"too little audio above -40 dBFS: {evidence}"
+    assert evidence["voiced_seconds"] <= 3.0, f"longer than the fixture's speech: {evidence}"
+    assert evidence["voiced_rms"] >= 0.03, f"too quiet for the fixture's speech: {evidence}"
+    assert evidence["zcr_p90"] >= 2.5 * evidence["zcr_p10"], f"no vowel/fricative mix: {evidence}"
+    assert evidence["tone_residual_median"] >= 0.005, f"a tone or a beep, not speech: {evidence}"
 
 
 # --- the tests -----------------------------------------------------------------------------------
@@ -239,15 +295,18 @@ async def test_text_chat_streams_the_answer_into_the_message_list(
         answer = assistant.nth(1)
         expect(answer).to_have_text(f"Assistant: You said: {question}")
         expect(answer).to_have_attribute("aria-busy", "false")  # text_done arrived
-        # The answer's audio (the fake's soft tone) reached the player too.
-        return wait_hooks(page, "t.receivedAudioBytes > 0 && t.playedSamples > 0")
+        # The answer's audio (the fake's soft tone) reached the player too, all of it.
+        expected = audio_of_replies(fake, 1)
+        return wait_hooks(page, f"t.receivedAudioBytes >= {expected} && t.playedSamples > 0")
 
     seen = await in_browser(chromium, tmp_path, page_url(relay), drive)
 
     record = fake.connections[0]
     items = [e["item"] for e in record.received if e["type"] == "conversation.item.create"]
     assert items and items[0]["content"] == [{"type": "input_text", "text": question}]
-    deltas = [e["delta"] for e in record.sent if e["type"] == "response.output_audio_transcript.delta"]
+    deltas = [
+        e["delta"] for e in record.sent if e["type"] == "response.output_audio_transcript.delta"
+    ]
     assert len(deltas) > 1 and "".join(deltas) == f"You said: {question}"  # streamed in pieces
     assert seen["state"] == "connected"
     assert seen["receivedAudioBytes"] == reply_audio_bytes(fake)
@@ -260,10 +319,14 @@ async def test_voice_turn_through_the_fake_microphone(
     chromium: Path,
     tmp_path: Path,
     record_property: Callable[[str, object], None],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Chromium's fake microphone speaks ``speech.wav``; the relay forwards it, the fake's VAD
     ends the turn, and the assistant's answer (the user's own speech, echoed) is played."""
     relay = await serve_frontend(nursery, fake, frontend_dist)
+    with wave.open(str(SPEECH_WAV)) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (RATE, 1, 2)
+        fixture_bytes = wav.getnframes() * 2
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     screenshot = ARTIFACTS / "voice-turn.png"
     screenshot.unlink(missing_ok=True)
@@ -272,6 +335,10 @@ async def test_voice_turn_through_the_fake_microphone(
         connect(page)
         expect(page.get_by_role("status")).to_have_text("Connected")
         turn_mic_on(page)
+        # First what reached the upstream, so that a broken microphone path fails here, with
+        # the measurements, rather than as a missing line on the page.
+        wait_on_trio(lambda: len(appended_pcm(fake)) >= fixture_bytes)
+        assert_speech(speech_evidence(trio.from_thread.run_sync(appended_pcm, fake, 0)))
         user = page.locator('li.line--user[data-spoken="true"]')
         expect(user).to_have_count(1)
         expect(user).to_have_text(re.compile(r"^You said: \[speech \d+\.\d\d s\]$"))
@@ -279,11 +346,12 @@ async def test_voice_turn_through_the_fake_microphone(
         expect(answer).to_have_text(
             re.compile(r"^Assistant: I heard \d+\.\d\d seconds of audio\.$")
         )
-        # Everything received has been played out by the playback worklet.
+        # The whole answer arrived, and the playback worklet played all of it.
+        expected = audio_of_replies(fake, 1)
         seen = wait_hooks(
             page,
-            "t.receivedAudioBytes > 0 && t.playedSamples * 24000 / t.playbackSampleRate"
-            " >= t.receivedAudioBytes / 2 && t.bufferedSamples === 0",
+            f"t.receivedAudioBytes >= {expected} && t.bufferedSamples === 0"
+            " && t.playedSamples * 24000 / t.playbackSampleRate >= t.receivedAudioBytes / 2",
         )
         page.screenshot(path=str(screenshot), full_page=True)
         seen["user_text"] = user.inner_text()
@@ -292,32 +360,36 @@ async def test_voice_turn_through_the_fake_microphone(
         # the page sent must reach the upstream.
         page.get_by_role("button", name="Turn microphone off").click()
         expect(page.get_by_role("button", name="Turn microphone on")).to_be_visible()
-        sent = hooks(page)
-        seen["sentAudioBytes"], seen["sentAudioFrames"] = sent["sentAudioBytes"], sent["sentAudioFrames"]
+        final = hooks(page)
+        seen.update({key: final[key] for key in ("sentAudioBytes", "sentAudioFrames")})
         wait_on_trio(lambda: len(appended_pcm(fake)) >= seen["sentAudioBytes"])
         return seen
 
     seen = await in_browser(chromium, tmp_path, page_url(relay), drive)
     record_property("screenshot", str(screenshot))
-    print(f"screenshot: {screenshot}")
+    with capsys.disabled():  # shown even with -q and output capture
+        print(f"\n[browser] screenshot after the voice turn: {screenshot}")
 
     forwarded = appended_pcm(fake)
     evidence = speech_evidence(forwarded)
     print("forwarded audio:", json.dumps(evidence))
     print("page hooks:", json.dumps(seen))
-    # The fixture's speech (about 1.85 s, peak -3 dBFS) reached the upstream: not zeros (a wrong
-    # fixture path), not a beep or a tone (no file flag), not an endless signal.
-    assert 1.2 <= evidence["voiced_seconds"] <= 3.0, evidence
-    assert evidence["voiced_rms"] >= 0.03, evidence
-    assert evidence["zcr_p90"] >= 2.5 * evidence["zcr_p10"], evidence
-    # What the page says it sent is what the relay forwarded (40 ms frames of 1920 bytes).
-    assert seen["sentAudioBytes"] == len(forwarded) and seen["sentAudioFrames"] > 50
+    assert_speech(evidence)
+    # What the page says it sent is what the relay forwarded, in 40 ms frames of 1920 bytes.
+    assert seen["sentAudioBytes"] == len(forwarded) == seen["sentAudioFrames"] * 1920
     assert seen["peakInputRms"] >= 0.05
 
     transcript = re.search(r"\[speech (\d+\.\d\d) s\]", seen["user_text"])
     assert transcript and 1.5 <= float(transcript.group(1)) <= 3.5, seen["user_text"]
-    # The answer is the user's speech echoed back, received and played in full.
-    assert seen["receivedAudioBytes"] == reply_audio_bytes(fake) >= 1.5 * RATE * 2
+    # The answer is the user's speech echoed back (bit for bit), received and played in full.
+    echoed = b"".join(
+        base64.b64decode(event["delta"])
+        for event in fake.connections[0].sent
+        if event["type"] == "response.output_audio.delta"
+    )
+    assert len(echoed) >= 1.5 * RATE * 2 and echoed in forwarded
+    assert speech_evidence(echoed)["voiced_seconds"] >= 1.2
+    assert seen["receivedAudioBytes"] == len(echoed)
     assert seen["playedSamples"] >= 1.5 * seen["playbackSampleRate"]
     assert seen["peakReceivedRms"] >= 0.05
     assert seen["droppedSamples"] == 0 and seen["playbackClears"] == 1
@@ -335,7 +407,6 @@ async def test_barge_in_clears_the_assistant_audio_still_buffered(
     1, ``bufferedSamples`` 0 long before the answer could have played out)."""
     relay = await serve_frontend(nursery, fake, frontend_dist)
     words = " ".join(f"word{i}" for i in range(100))
-    reply_samples = RATE * 80 * (len(words.split()) + 2) // 1000  # "You said: " + the words
 
     def drive(page: Page) -> dict[str, Any]:
         connect(page)
@@ -343,9 +414,10 @@ async def test_barge_in_clears_the_assistant_audio_still_buffered(
         message = page.get_by_role("textbox", name="Message")
         message.fill(words)
         message.press("Enter")
+        reply_samples = audio_of_replies(fake, 1) // 2
+        # All of the answer has arrived, and half a second of it has played.
         playing = wait_hooks(
-            page,
-            f"t.receivedAudioBytes >= {reply_samples * 2} && t.playedSamples >= 12000",
+            page, f"t.receivedAudioBytes >= {reply_samples * 2} && t.playedSamples >= 12000"
         )
         turn_mic_on(page)
         cleared = wait_hooks(page, "t.playbackClears >= 1 && t.bufferedSamples === 0")
@@ -353,17 +425,26 @@ async def test_barge_in_clears_the_assistant_audio_still_buffered(
         # The interrupted answer never resumes: what plays next is the answer to the speech.
         answer = page.locator("li.line--assistant").nth(2)
         expect(answer).to_have_text(re.compile(r"^Assistant: I heard "))
+        expected = audio_of_replies(fake, 2)
         done = wait_hooks(
             page,
+            f"t.receivedAudioBytes >= {expected} && "
             "t.playedSamples * 24000 / t.playbackSampleRate >= "
             f"{cleared['playedSamples']} + (t.receivedAudioBytes / 2 - {reply_samples}) - 480"
             " && t.bufferedSamples === 0",
         )
-        return {"playing": playing, "cleared": cleared, "done": done}
+        return {
+            "reply_samples": reply_samples,
+            "playing": playing,
+            "cleared": cleared,
+            "done": done,
+        }
 
     seen = await in_browser(chromium, tmp_path, page_url(relay), drive)
     print("page hooks:", json.dumps(seen))
     playing, cleared, done = seen["playing"], seen["cleared"], seen["done"]
+    reply_samples = seen["reply_samples"]
+    assert reply_samples >= 7 * RATE  # "You said: word0 ... word99": 102 words of 80 ms
     assert playing["playbackSampleRate"] == RATE
     assert cleared["playbackClears"] == 1
     # Cleared while most of the long answer was still waiting to be played.
@@ -373,8 +454,13 @@ async def test_barge_in_clears_the_assistant_audio_still_buffered(
     assert second_answer >= 1.5 * RATE
     assert done["playedSamples"] <= cleared["playedSamples"] + second_answer + 2 * 128, done
     assert done["playbackClears"] == 1 and done["droppedSamples"] == 0
-    truncates = [e for e in fake.connections[0].received if e["type"] == "conversation.item.truncate"]
+    record = fake.connections[0]
+    truncates = [e for e in record.received if e["type"] == "conversation.item.truncate"]
+    answers = [e["item"] for e in record.sent if e["type"] == "response.output_item.added"]
     print("truncate events:", json.dumps(truncates))
+    # The relay also cut the interrupted answer upstream (where it is cut is the relay's
+    # business: it can only know what it sent, not what the page played).
+    assert [e["item_id"] for e in truncates] == [item["id"] for item in answers[:1]]
 
 
 async def test_upstream_refusal_is_shown_with_the_close_reason(
