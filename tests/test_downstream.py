@@ -53,3 +53,14 @@ async def test_the_buffer_is_bounded_in_bytes() -> None:
     s._queue_downstream(AssistantAudio(bytes(4800), "a"))
     with pytest.raises(SlowClient):
         s._queue_downstream(AssistantAudio(b"\x00\x00", "a"))
+
+
+def test_close_reasons_fit_the_frame_and_end_at_a_word() -> None:
+    from trio_relay.session import close_reason
+
+    assert close_reason("") is None
+    assert close_reason("short") == "short"
+    long = "upstream refused the connection: " + "é word " * 40
+    reason = close_reason(long)
+    assert reason is not None and len(reason.encode()) <= 123 and reason.endswith("...")
+    assert long.startswith(reason[:-3])

@@ -185,6 +185,18 @@ def test_barge_in_truncates_the_assistant_item_at_the_audio_sent() -> None:
     assert again.to_upstream == []
 
 
+def test_barge_in_truncates_at_real_time_playback_when_audio_was_sent_ahead() -> None:
+    translator = connected()
+    produced = translator.upstream_event(audio_delta("a1", b"\x00" * 48_000)).to_client
+    assert isinstance(produced[0], AssistantAudio)
+    translator.audio_sent(produced[0], now=10.0)  # 1 s of audio sent at t=10 s
+    actions = translator.upstream_event(
+        {"type": "input_audio_buffer.speech_started", "item_id": "u1"}, now=10.25
+    )
+    # The browser can only have played 250 ms of it, not the whole second it was sent.
+    assert actions.to_upstream[0]["audio_end_ms"] == 250
+
+
 def test_no_truncation_when_no_assistant_audio_was_sent() -> None:
     translator = connected()
     translator.upstream_event(audio_delta("a1", b"\x00" * 480))

@@ -80,9 +80,11 @@ UpstreamItem = bytes | str
 
 
 def close_reason(message: str) -> str | None:
-    """A close frame's reason is at most 123 bytes of UTF-8."""
-    reason = message.encode()[:123].decode(errors="ignore")
-    return reason or None
+    """A close frame's reason is at most 123 bytes of UTF-8: cut at a word, marked with '...'.
+    (The ``error`` message sent before the close has the whole text.)"""
+    if len(message.encode()) <= 123:
+        return message or None
+    return message.encode()[:120].decode(errors="ignore").rsplit(" ", 1)[0] + "..."
 
 
 class Session:
@@ -221,7 +223,7 @@ class Session:
             raise closed_error(exc.reason) from None
         self.stats.upstream_in_bytes += len(frame)
         self.stats.upstream_in_frames += 1
-        return self.translator.upstream_frame(frame)
+        return self.translator.upstream_frame(frame, trio.current_time())
 
     async def _apply(self, actions: Actions) -> None:
         for event in actions.to_upstream:
@@ -261,7 +263,7 @@ class Session:
         self.stats.client_out_frames += 1
         if isinstance(message, AssistantAudio):
             self.stats.audio_out_bytes += size
-            self.translator.audio_sent(message)
+            self.translator.audio_sent(message, trio.current_time())
             if self._awaiting_audio and self._turn_ended_at is not None:
                 self._awaiting_audio = False
                 elapsed = trio.current_time() - self._turn_ended_at

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -82,11 +83,18 @@ class AssistantAudioItem:
     content_index: int
     produced_bytes: int = 0
     sent_bytes: int = 0
+    first_sent_at: float | None = None
     odd_byte: bytes = b""
 
-    @property
-    def sent_ms(self) -> int:
-        return min(self.sent_bytes, self.produced_bytes) // BYTES_PER_MS
+    def heard_ms(self, now: float) -> int:
+        """How much of the item the user can have heard by ``now``: what was sent (clamped to
+        what was produced), and no more than real-time playback since the first byte went out
+        (the upstream produces audio much faster than the browser plays it)."""
+        heard = min(self.sent_bytes, self.produced_bytes)
+        if self.first_sent_at is not None and now != math.inf:
+            played = int(max(0.0, now - self.first_sent_at) * 1000) * BYTES_PER_MS
+            heard = min(heard, played)
+        return heard // BYTES_PER_MS
 
 
 class Translator:
@@ -116,10 +124,13 @@ class Translator:
             events.append(self._response_create())
         return events
 
-    def audio_sent(self, audio: AssistantAudio) -> None:
-        """The session sent ``audio`` to the browser: count it for barge-in truncation."""
-        if self.audio_item is not None and self.audio_item.item_id == audio.item_id:
-            self.audio_item.sent_bytes += len(audio.pcm)
+    def audio_sent(self, audio: AssistantAudio, now: float = math.inf) -> None:
+        """The session sent ``audio`` to the browser at ``now``: count it for barge-in."""
+        item = self.audio_item
+        if item is not None and item.item_id == audio.item_id:
+            item.sent_bytes += len(audio.pcm)
+            if item.first_sent_at is None and now != math.inf:
+                item.first_sent_at = now
 
     def _response_create(self) -> dict[str, Any]:
         self._creates_sent += 1
@@ -129,7 +140,7 @@ class Translator:
 
     # --- upstream -> browser ------------------------------------------------------------------
 
-    def upstream_frame(self, frame: str | bytes) -> Actions:
+    def upstream_frame(self, frame: str | bytes, now: float = math.inf) -> Actions:
         """One WebSocket frame from the upstream: always a JSON object with a string ``type``."""
         if isinstance(frame, bytes):
             return Actions(end=UpstreamFailed("upstream sent a binary frame; expected JSON events"))
@@ -139,20 +150,21 @@ class Translator:
             return Actions(end=UpstreamFailed("upstream sent a frame that is not JSON"))
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             return Actions(end=UpstreamFailed("upstream sent a JSON frame that is not an event"))
-        return self.upstream_event(event)
+        return self.upstream_event(event, now)
 
-    def upstream_event(self, event: Mapping[str, Any]) -> Actions:
+    def upstream_event(self, event: Mapping[str, Any], now: float = math.inf) -> Actions:
+        """One upstream event; ``now`` (seconds, the session's clock) dates barge-ins."""
         name = event.get("type")
         kind = realtime.SERVER_EVENTS.get(name) if isinstance(name, str) else None
         if kind is None:
             self.unknown_events[str(name)] += 1
             return Actions()
         try:
-            return self._dispatch(kind, event)
+            return self._dispatch(kind, event, now)
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             return Actions(end=UpstreamFailed(f"upstream sent a malformed {name} event ({exc!r})"))
 
-    def _dispatch(self, kind: ServerEvent, event: Mapping[str, Any]) -> Actions:
+    def _dispatch(self, kind: ServerEvent, event: Mapping[str, Any], now: float) -> Actions:
         if kind is ServerEvent.AUDIO_DELTA:
             return self._audio_delta(event)
         if kind is ServerEvent.TEXT_DELTA:
@@ -162,7 +174,7 @@ class Translator:
         if kind is ServerEvent.CONTENT_PART_DONE:
             return self._close_text(_text_id(event))
         if kind is ServerEvent.SPEECH_STARTED:
-            return self._speech_started(_str(event, "item_id"))
+            return self._speech_started(_str(event, "item_id"), now)
         if kind is ServerEvent.TRANSCRIPTION_COMPLETED:
             return self._transcription(event)
         if kind is ServerEvent.TRANSCRIPTION_FAILED:
@@ -233,7 +245,7 @@ class Translator:
             return Actions(to_client=[TextDone(text_id)])
         return Actions()
 
-    def _speech_started(self, item_id: str) -> Actions:
+    def _speech_started(self, item_id: str, now: float) -> Actions:
         actions = Actions(to_client=[SpeechStarted()])
         self._announced_inputs.add(item_id)
         item = self.audio_item
@@ -241,7 +253,7 @@ class Translator:
             # The user talked over the assistant: cut its item where the browser's audio ends, so
             # the model's context holds only what the user could have heard.
             actions.to_upstream.append(
-                realtime.truncate_item(item.item_id, item.content_index, item.sent_ms)
+                realtime.truncate_item(item.item_id, item.content_index, item.heard_ms(now))
             )
         self.audio_item = None
         return actions

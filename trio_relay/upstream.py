@@ -39,7 +39,8 @@ _STATUS_HINTS = {
 def where(target: UpstreamTarget) -> str:
     """The upstream's scheme, host and path, for messages; never the query or credentials."""
     parts = urlsplit(target.url)
-    return f"{target.backend.value} upstream {parts.scheme}://{parts.hostname}{parts.path}"
+    host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    return f"{target.backend.value} upstream {parts.scheme}://{host}{parts.path}"
 
 
 def rejection_error(target: UpstreamTarget, status: int) -> UpstreamUnavailable:
