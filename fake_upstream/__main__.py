@@ -1,4 +1,4 @@
-"""``fake-upstream``: run the fake Realtime server standalone."""
+"""``fake-upstream``: run the fake Realtime server standalone, until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -19,14 +19,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(GA and beta dialects; scripted faults by model name, see fake_upstream/faults.py).",
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (8765)")
     parser.add_argument("--api-key", help="require exactly this key (default: any non-empty)")
     parser.add_argument(
         "--turn-trigger-bytes",
         type=int,
         help="benchmark mode: every N bytes of input audio is one turn (no VAD)",
     )
-    parser.add_argument("--reply-audio-ms", type=int, default=1000)
+    parser.add_argument(
+        "--reply-audio-ms", type=int, default=1000, help="benchmark mode: reply length (1000)"
+    )
     return parser.parse_args(argv)
 
 
@@ -34,9 +36,8 @@ async def serve(args: argparse.Namespace) -> None:
     options = FakeUpstreamOptions(
         api_key=args.api_key,
         turn_trigger_bytes=args.turn_trigger_bytes,
-        validate_client_events=args.turn_trigger_bytes is None,
         reply_audio_ms=args.reply_audio_ms,
-        record_events=False,
+        record_events=False,  # a long-running process keeps no log of events
     )
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with open_fake_upstream(args.host, args.port, options) as fake:

@@ -1,23 +1,39 @@
-"""Scripted faults, chosen per connection by the model (or deployment) name. Pure: a table.
+"""Scripted faults, chosen per connection by the model (OpenAI) or deployment (Azure) name.
+Pure: a table and two small functions; the engine and the server apply them. Any other name
+behaves normally.
 
-- ``fault-401``, ``fault-403``, ``fault-429`` (with ``Retry-After: 1``), ``fault-500``:
-  the handshake is refused with that HTTP status and an OpenAI-shaped JSON error body.
-- ``fault-drop-mid-response``: the first response sends a few deltas, then TCP is dropped
-  without a close frame.
-- ``fault-error-recoverable``: the first ``response.create`` gets an ``error`` event
-  (``invalid_value``); the session carries on normally.
-- ``fault-error-fatal``: the first ``response.create`` gets ``insufficient_quota``, then close
-  1011, as OpenAI does for a fatal error.
-- ``fault-session-expired``: after the first completed response, ``error`` ``session_expired``
-  and close 1001 (the 60-minute limit, compressed).
-- ``fault-garbage``: the next client event after ``session.updated`` is answered with a frame
-  that is not JSON.
-- ``fault-stall``: sends ``session.created``, then never reads or answers again.
-- ``fault-stall-after-connect``: confirms the session, then never reads or answers again.
+| name                        | what the fake does                                               |
+|-----------------------------|------------------------------------------------------------------|
+| ``fault-401``               | refuses the handshake: HTTP 401, OpenAI-shaped JSON error body   |
+| ``fault-403``               | refuses the handshake: HTTP 403                                  |
+| ``fault-429``               | refuses the handshake: HTTP 429 with ``Retry-After: 1``          |
+| ``fault-500``               | refuses the handshake: HTTP 500                                  |
+| ``fault-drop-mid-response`` | the first response sends a few deltas, then the TCP connection   |
+|                             | is dropped with no close frame (the peer sees 1006)              |
+| ``fault-error-recoverable`` | the first ``response.create`` is answered with an ``error``      |
+|                             | (``invalid_request_error`` / ``invalid_value``); the session     |
+|                             | stays open and works normally afterwards                         |
+| ``fault-error-fatal``       | the first ``response.create`` is answered with an ``error``      |
+|                             | ``insufficient_quota``, then the fake closes with **1011**       |
+| ``fault-session-expired``   | after the first completed response: ``error`` ``session_expired``|
+|                             | ("Your session hit the maximum duration of 60 minutes."), then   |
+|                             | close **1001** (going away)                                      |
+| ``fault-garbage``           | once the session is configured (``session.updated`` sent), the   |
+|                             | next client event is answered with a text frame that is not JSON |
+| ``fault-stall``             | sends ``session.created``, then never answers (no               |
+|                             | ``session.updated``) and stops reading after at most one frame,  |
+|                             | until the peer closes the connection                             |
+| ``fault-stall-after-connect`` | confirms the session (``session.updated``), then stops reading  |
+|                             | and answering: the peer's sends eventually block                 |
+
+Close codes: OpenAI documents no close code for a fatal error; it sends the ``error`` event and
+closes. 1011 ("internal error") is what a quota or server failure looks like on the wire, and
+1001 ("going away") is what the service uses when a session reaches its maximum duration.
 """
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 
 
@@ -35,6 +51,7 @@ class Fault(StrEnum):
     STALL_AFTER_CONNECT = "fault-stall-after-connect"
 
 
+# Handshake refusals: fault -> HTTP status.
 REFUSALS: dict[Fault, int] = {
     Fault.REFUSE_401: 401,
     Fault.REFUSE_403: 403,
@@ -42,8 +59,36 @@ REFUSALS: dict[Fault, int] = {
     Fault.REFUSE_500: 500,
 }
 
+FATAL_CLOSE_CODE = 1011
+EXPIRED_CLOSE_CODE = 1001
+SESSION_EXPIRED_MESSAGE = "Your session hit the maximum duration of 60 minutes."
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, read the docs: "
+    "https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
+
+# status -> (message, type, code) of the JSON body OpenAI sends with a refused handshake.
+_REFUSAL_BODIES: dict[int, tuple[str, str, str | None]] = {
+    401: (
+        "Incorrect API key provided. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        "invalid_request_error",
+        "invalid_api_key",
+    ),
+    403: ("You are not allowed to access this resource.", "invalid_request_error", None),
+    404: (
+        "The model does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model_not_found",
+    ),
+    429: ("Rate limit reached; please try again later.", "requests", "rate_limit_exceeded"),
+    500: ("The server had an error while processing your request.", "server_error", None),
+}
+
 
 def fault_for(model: str | None) -> Fault | None:
+    """The fault a model or deployment name selects, if any."""
     try:
         return Fault(model) if model else None
     except ValueError:
@@ -51,20 +96,12 @@ def fault_for(model: str | None) -> Fault | None:
 
 
 def refusal_body(status: int) -> bytes:
-    """An error body shaped like OpenAI's for a refused handshake."""
-    messages = {
-        401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
-        403: ("You are not allowed to access this resource.", "invalid_request_error", None),
-        404: (
-            "The model does not exist or you do not have access to it.",
-            "invalid_request_error",
-            "model_not_found",
-        ),
-        429: ("Rate limit reached; please try again later.", "requests", "rate_limit_exceeded"),
-        500: ("The server had an error while processing your request.", "server_error", None),
-    }
-    message, kind, code = messages.get(status, ("Error.", "server_error", None))
-    code_json = "null" if code is None else f'"{code}"'
-    return (
-        f'{{"error":{{"message":"{message}","type":"{kind}","code":{code_json},"param":null}}}}'
-    ).encode()
+    """A JSON error body shaped like OpenAI's for a refused handshake."""
+    message, kind, code = _REFUSAL_BODIES.get(status, ("Error.", "server_error", None))
+    error = {"message": message, "type": kind, "param": None, "code": code}
+    return json.dumps({"error": error}).encode()
+
+
+def azure_error_body(code: str, message: str) -> bytes:
+    """A JSON error body shaped like Azure OpenAI's (``{"error": {"code", "message"}}``)."""
+    return json.dumps({"error": {"code": code, "message": message}}).encode()

@@ -1,13 +1,15 @@
 """Client and server events checked against the ``openai`` package's typed Realtime models.
 
 GA events are checked against ``openai.types.realtime``, beta ones against
-``openai.types.beta.realtime``: each event's ``type`` selects its model, and pydantic validates
-the fields. The fake upstream answers an invalid client event the way the real service does,
-with an ``error`` event naming the parameter, and keeps the session open.
+``openai.types.beta.realtime``: each event's ``type`` selects its model (the unions are
+discriminated on ``type``), and pydantic checks the fields. Like the real service, a field the
+model does not know is an error (``unknown_parameter``): that catches a relay mixing dialects.
+Pure: no I/O. The engine turns :class:`ClientEventError` into an ``error`` event.
 """
 
 from __future__ import annotations
 
+import re
 import typing
 from functools import cache
 from typing import Any, Literal
@@ -15,9 +17,12 @@ from typing import Any, Literal
 import pydantic
 
 DialectName = Literal["ga", "beta"]
+_FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 class ClientEventError(Exception):
+    """A client event the real service would refuse; ``code`` and ``param`` as it names them."""
+
     def __init__(self, message: str, code: str, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -41,10 +46,11 @@ def _by_type(union: Any) -> dict[str, type[pydantic.BaseModel]]:
 
 @cache
 def client_models(dialect: DialectName) -> dict[str, type[pydantic.BaseModel]]:
+    """Client event type -> its model, for the dialect (imports the models on first use)."""
     if dialect == "ga":
         from openai.types.realtime import RealtimeClientEvent
     else:
-        from openai.types.beta.realtime import RealtimeClientEvent  # type: ignore[no-redef]
+        from openai.types.beta.realtime import RealtimeClientEvent
     return _by_type(RealtimeClientEvent)
 
 
@@ -53,39 +59,54 @@ def server_models(dialect: DialectName) -> dict[str, type[pydantic.BaseModel]]:
     if dialect == "ga":
         from openai.types.realtime import RealtimeServerEvent
     else:
-        from openai.types.beta.realtime import RealtimeServerEvent  # type: ignore[no-redef]
+        from openai.types.beta.realtime import RealtimeServerEvent
     return _by_type(RealtimeServerEvent)
 
 
-def _first_error(exc: pydantic.ValidationError) -> tuple[str, str | None]:
-    error = exc.errors()[0]
-    param = ".".join(str(p) for p in error["loc"] if not isinstance(p, int)) or None
-    return error["msg"], param
+def _param(loc: tuple[int | str, ...]) -> str | None:
+    # pydantic's location also names union members ("RealtimeSessionCreateRequest"): skip them.
+    parts = [p for p in loc if isinstance(p, str) and _FIELD_NAME.match(p)]
+    return ".".join(parts) or None
+
+
+def _unknown_parameter(model: pydantic.BaseModel, path: str = "") -> str | None:
+    for key in model.model_extra or {}:
+        return f"{path}{key}"
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        values = value if isinstance(value, list) else [value]
+        for member in values:
+            if isinstance(member, pydantic.BaseModel):
+                found = _unknown_parameter(member, f"{path}{name}.")
+                if found is not None:
+                    return found
+    return None
 
 
 def validate_client_event(dialect: DialectName, event: dict[str, Any]) -> None:
+    """Raise :class:`ClientEventError` if the real service would refuse ``event``."""
     kind = event.get("type")
     model = client_models(dialect).get(kind) if isinstance(kind, str) else None
     if model is None:
+        supported = ", ".join(f"'{k}'" for k in sorted(client_models(dialect)))
         raise ClientEventError(
-            f"Invalid value: '{kind}'. Supported values are: "
-            + ", ".join(f"'{k}'" for k in sorted(client_models(dialect)))
-            + ".",
-            "invalid_value",
-            "type",
+            f"Invalid value: '{kind}'. Supported values are: {supported}.", "invalid_value", "type"
         )
     try:
-        model.model_validate(event)
+        parsed = model.model_validate(event)
     except pydantic.ValidationError as exc:
-        message, param = _first_error(exc)
-        missing = exc.errors()[0]["type"] == "missing"
+        error = exc.errors()[0]
+        param = _param(error["loc"])
+        if error["type"] == "missing":
+            raise ClientEventError(
+                f"Missing required parameter: '{param}'.", "missing_required_parameter", param
+            ) from None
         raise ClientEventError(
-            f"Missing required parameter: '{param}'."
-            if missing
-            else f"Invalid value for '{param}': {message}.",
-            "missing_required_parameter" if missing else "invalid_value",
-            param,
+            f"Invalid value for '{param}': {error['msg']}.", "invalid_value", param
         ) from None
+    unknown = _unknown_parameter(parsed)
+    if unknown is not None:
+        raise ClientEventError(f"Unknown parameter: '{unknown}'.", "unknown_parameter", unknown)
 
 
 def validate_server_event(dialect: DialectName, event: dict[str, Any]) -> pydantic.BaseModel:

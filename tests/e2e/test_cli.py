@@ -126,3 +126,36 @@ async def test_several_workers_share_one_port_and_stop_together() -> None:
         process.send_signal(signal.SIGTERM)
         with trio.fail_after(15):
             assert await process.wait() == 0
+
+
+async def test_relay_against_a_standalone_fake_upstream_process() -> None:
+    """OPENAI_BASE_URL=http://127.0.0.1:P/v1 OPENAI_API_KEY=x BACKEND=openai trio-relay,
+    against fake-upstream --port P: two separate processes, as a user runs them."""
+    fake = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "fake_upstream", "--port", "0", "--api-key", "x"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert fake.stdout is not None
+        with trio.fail_after(20):
+            line = b""
+            while not line.endswith(b"\n"):
+                line += await fake.stdout.receive_some(1024)
+        fake_url = line.decode().split("listening on ")[1].strip()
+        env = {
+            "BACKEND": "openai",
+            "OPENAI_API_KEY": "x",
+            "OPENAI_BASE_URL": fake_url.replace("ws://", "http://") + "/v1",
+        }
+        async with running_relay(["--workers", "1"], env) as (relay, url):
+            async with open_browser(url) as browser:
+                await browser.until(is_control("connected"))
+                await browser.send_text("hello over two processes")
+                await browser.until(is_control("text_done"))
+            relay.send_signal(signal.SIGTERM)
+            with trio.fail_after(10):
+                assert await relay.wait() == 0
+    finally:
+        fake.send_signal(signal.SIGTERM)
+        with trio.fail_after(10):
+            assert await fake.wait() == 0

@@ -1,0 +1,223 @@
+"""One assistant response, produced one event at a time in the real API's order, so that it can
+be cancelled part-way (``response.cancel``, or the user barging in) and then closed the way the
+real service closes it: the pending ``.done`` events, then ``response.done`` ``cancelled``.
+Pure: no I/O; the events carry no ``event_id`` (the engine stamps it when it sends them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .protocol import NAMES, DialectName, Drop, Event, Output
+from .scripts import BYTES_PER_MS, words
+
+CONVERSATION_ID = "conv_0001"
+
+
+def response_object(
+    dialect: DialectName, response_id: str, status: str, *, audio_out: bool, voice: str
+) -> dict[str, Any]:
+    """The ``response`` object of ``response.created`` / ``response.done``, without output."""
+    response: dict[str, Any] = {
+        "id": response_id,
+        "object": "realtime.response",
+        "status": status,
+        "status_details": None,
+        "output": [],
+        "conversation_id": CONVERSATION_ID,
+        "usage": None,
+        "metadata": None,
+        "max_output_tokens": "inf",
+    }
+    if dialect == "ga":
+        response["output_modalities"] = ["audio" if audio_out else "text"]
+        pcm = {"type": "audio/pcm", "rate": 24000}
+        response["audio"] = {"output": {"format": pcm, "voice": voice}}
+    else:
+        response["modalities"] = ["text", "audio"] if audio_out else ["text"]
+        response["voice"], response["output_audio_format"] = voice, "pcm16"
+        response["temperature"] = 0.8
+    return response
+
+
+def _usage(text: str, audio_bytes: int) -> dict[str, Any]:
+    text_tokens = len(text.split())
+    audio_tokens = audio_bytes // (50 * BYTES_PER_MS)  # one token per 50 ms
+    return {
+        "total_tokens": 20 + text_tokens + audio_tokens,
+        "input_tokens": 20,
+        "output_tokens": text_tokens + audio_tokens,
+        "input_token_details": {"text_tokens": 20, "audio_tokens": 0, "cached_tokens": 0},
+        "output_token_details": {"text_tokens": text_tokens, "audio_tokens": audio_tokens},
+    }
+
+
+class ResponseStream:
+    """A response saying ``text``: as text, or as the transcript of ``audio`` (base64 deltas with
+    their decoded sizes). ``drop_after`` (a fault) ends the stream with :class:`Drop` after that
+    many deltas."""
+
+    def __init__(
+        self,
+        dialect: DialectName,
+        *,
+        response_id: str,
+        item_id: str,
+        previous_item_id: str | None,
+        text: str,
+        audio: Sequence[tuple[str, int]] | None,
+        voice: str = "alloy",
+        pieces: Sequence[str] | None = None,
+        drop_after: int | None = None,
+    ) -> None:
+        self.dialect = dialect
+        self.names = NAMES[dialect]
+        self.response_id = response_id
+        self.item_id = item_id
+        self.previous_item_id = previous_item_id
+        self.text = text
+        self.audio = audio
+        self.voice = voice
+        self.pieces = list(pieces) if pieces is not None else words(text)
+        self.drop_after = drop_after
+        self.text_sent = ""  # text or transcript sent so far
+        self.audio_bytes_sent = 0
+        self.item_added = False  # the assistant item is in the conversation
+        self._part_added = False
+        self._steps = self._script()
+
+    @property
+    def where(self) -> dict[str, Any]:
+        return {
+            "response_id": self.response_id,
+            "item_id": self.item_id,
+            "output_index": 0,
+            "content_index": 0,
+        }
+
+    def created(self) -> Event:
+        return {"type": "response.created", "response": self._response("in_progress")}
+
+    def next_event(self) -> Output | None:
+        """The next event of this response; None once ``response.done`` has been given."""
+        return next(self._steps, None)
+
+    def cancel(self, reason: str) -> list[Event]:
+        """Stop here: the events that close what was started, ending with ``response.done``."""
+        self._steps = iter(())
+        return self._finish("cancelled", reason)
+
+    def item(self, status: str) -> dict[str, Any]:
+        """The assistant item as it stands (a fresh dict: events never share state)."""
+        content: list[dict[str, Any]] = []
+        if self._part_added and self.audio is not None:
+            content = [{"type": self.names.audio_content, "transcript": self.text_sent}]
+        elif self._part_added:
+            content = [{"type": self.names.text_content, "text": self.text_sent}]
+        return {
+            "id": self.item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "assistant",
+            "status": status,
+            "content": content,
+        }
+
+    def _response(self, status: str) -> dict[str, Any]:
+        return response_object(
+            self.dialect, self.response_id, status, audio_out=self.audio is not None,
+            voice=self.voice,
+        )  # fmt: skip
+
+    def deltas(self) -> Iterator[Event]:
+        """Only the deltas, for callers that do without the item and part events (benchmarks)."""
+        return self._plan()
+
+    def done(self, status: str = "completed", reason: str | None = None) -> Event:
+        """The ``response.done`` event for what has been produced so far."""
+        item_status = "completed" if status == "completed" else "incomplete"
+        response = self._response(status)
+        response["output"] = [self.item(item_status)] if self.item_added else []
+        response["usage"] = _usage(self.text_sent, self.audio_bytes_sent)
+        if reason is not None:
+            response["status_details"] = {"type": status, "reason": reason}
+        return {"type": "response.done", "response": response}
+
+    def _plan(self) -> Iterator[Event]:
+        """The deltas: transcript pieces spread evenly between the audio chunks."""
+        n = self.names
+        if self.audio is None:
+            for piece in self.pieces:
+                self.text_sent += piece
+                yield {"type": n.text_delta, "delta": piece, **self.where}
+            return
+        chunks = max(1, len(self.audio))
+        due = [index * chunks // max(1, len(self.pieces)) for index in range(len(self.pieces))]
+        pieces = iter(self.pieces)
+        for position, (encoded, size) in enumerate(self.audio):
+            for _ in range(due.count(position)):
+                piece = next(pieces)
+                self.text_sent += piece
+                yield {"type": n.transcript_delta, "delta": piece, **self.where}
+            self.audio_bytes_sent += size
+            yield {"type": n.audio_delta, "delta": encoded, **self.where}
+        for piece in pieces:  # only when there is no audio at all
+            self.text_sent += piece
+            yield {"type": n.transcript_delta, "delta": piece, **self.where}
+
+    def _script(self) -> Iterator[Output]:
+        # State changes come before each yield: once an event is handed out, it has happened.
+        self.item_added = True
+        yield {
+            "type": "response.output_item.added",
+            "response_id": self.response_id,
+            "output_index": 0,
+            "item": self.item("in_progress"),
+        }
+        yield {
+            "type": self.names.item_added,
+            "previous_item_id": self.previous_item_id,
+            "item": self.item("in_progress"),
+        }
+        self._part_added = True
+        part = (
+            {"type": "audio", "transcript": ""}
+            if self.audio is not None
+            else {"type": "text", "text": ""}
+        )
+        yield {"type": "response.content_part.added", "part": part, **self.where}
+        for count, delta in enumerate(self._plan(), start=1):
+            yield delta
+            if count == self.drop_after:
+                yield Drop()
+                return
+        yield from self._finish("completed", None)
+
+    def _finish(self, status: str, reason: str | None) -> list[Event]:
+        n, events = self.names, list[Event]()
+        if self._part_added:
+            if self.audio is not None:
+                events.append({"type": n.audio_done, **self.where})
+                events.append(
+                    {"type": n.transcript_done, "transcript": self.text_sent, **self.where}
+                )
+                part = {"type": "audio", "transcript": self.text_sent}
+            else:
+                events.append({"type": n.text_done, "text": self.text_sent, **self.where})
+                part = {"type": "text", "text": self.text_sent}
+            events.append({"type": "response.content_part.done", "part": part, **self.where})
+        item_status = "completed" if status == "completed" else "incomplete"
+        if self.item_added:
+            events.append(
+                {
+                    "type": "response.output_item.done",
+                    "response_id": self.response_id,
+                    "output_index": 0,
+                    "item": self.item(item_status),
+                }
+            )
+            if n.item_done is not None:
+                events.append({"type": n.item_done, "item": self.item(item_status)})
+        events.append(self.done(status, reason))
+        return events
