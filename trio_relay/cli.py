@@ -16,8 +16,8 @@ import attrs
 import trio
 from dotenv import dotenv_values
 
-from .client_auth import mint_ticket
-from .config import MIN_TICKET_SECRET_BYTES, Backend, RelayConfig, load_config
+from .client_auth import ClientAuthMode, mint_ticket
+from .config import MIN_TICKET_SECRET_BYTES, Backend, RelayConfig, is_loopback, load_config
 from .errors import ConfigError
 from .log import get_logger, setup_logging
 from .server import Relay, serve_relay
@@ -76,6 +76,14 @@ async def run(config: RelayConfig) -> None:
                 url=f"http://{config.host}:{relay.port}",
                 upstream=describe(config),
             )
+            access = config.access
+            if access.client_auth.mode is ClientAuthMode.NONE and not is_loopback(config.host):
+                log.warning(
+                    "CLIENT AUTHENTICATION IS OFF on a non-loopback address "
+                    "(ALLOW_UNAUTHENTICATED=1): anyone who can reach this port can spend your "
+                    "API quota; set CLIENT_AUTH=token or ticket",
+                    host=config.host,
+                )
             if config.backend is Backend.FAKE:
                 log.info(
                     "no credentials configured: running on the bundled fake upstream "

@@ -159,3 +159,25 @@ async def test_relay_against_a_standalone_fake_upstream_process() -> None:
         fake.send_signal(signal.SIGTERM)
         with trio.fail_after(10):
             assert await fake.wait() == 0
+
+
+def test_unauthenticated_on_a_public_address_only_when_forced_and_loudly(tmp_path: Path) -> None:
+    refused = run_cli(["--host", "0.0.0.0"], {"BACKEND": "fake"}, tmp_path)
+    assert refused.returncode == 2 and "ALLOW_UNAUTHENTICATED" in refused.stderr
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trio_relay", "--host", "0.0.0.0", "--port", "0", "--workers", "1"],
+        env={**CLEAN_ENV, "BACKEND": "fake", "ALLOW_UNAUTHENTICATED": "1"},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        assert "trio-relay ready" in process.stdout.readline()
+        process.terminate()
+        assert process.wait(timeout=15) == 0
+        assert "CLIENT AUTHENTICATION IS OFF" in process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
