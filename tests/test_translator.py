@@ -197,6 +197,17 @@ def test_barge_in_truncates_at_real_time_playback_when_audio_was_sent_ahead() ->
     assert actions.to_upstream[0]["audio_end_ms"] == 250
 
 
+def test_no_truncation_when_the_whole_item_has_played() -> None:
+    translator = connected()
+    produced = translator.upstream_event(audio_delta("a1", b"\x00" * 48_000)).to_client
+    assert isinstance(produced[0], AssistantAudio)
+    translator.audio_sent(produced[0], now=10.0)
+    actions = translator.upstream_event(
+        {"type": "input_audio_buffer.speech_started", "item_id": "u1"}, now=11.5
+    )
+    assert actions.to_upstream == []
+
+
 def test_no_truncation_when_no_assistant_audio_was_sent() -> None:
     translator = connected()
     translator.upstream_event(audio_delta("a1", b"\x00" * 480))

@@ -341,7 +341,8 @@ class Session:
                 else:
                     check_client_audio(frame)
                     # Faster than real time beyond the burst allowance: stop reading this client.
-                    await trio.sleep(pacer.delay(len(frame), trio.current_time()))
+                    if (delay := pacer.delay(len(frame), trio.current_time())) > 0:
+                        await trio.sleep(delay)
                     self.stats.audio_in_bytes += len(frame)
                     await self._to_upstream_send.send(bytes(frame))
             except InvalidClientMessage as exc:

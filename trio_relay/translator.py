@@ -86,6 +86,10 @@ class AssistantAudioItem:
     first_sent_at: float | None = None
     odd_byte: bytes = b""
 
+    @property
+    def produced_ms(self) -> int:
+        return self.produced_bytes // BYTES_PER_MS
+
     def heard_ms(self, now: float) -> int:
         """How much of the item the user can have heard by ``now``: what was sent (clamped to
         what was produced), and no more than real-time playback since the first byte went out
@@ -249,9 +253,10 @@ class Translator:
         actions = Actions(to_client=[SpeechStarted()])
         self._announced_inputs.add(item_id)
         item = self.audio_item
-        if item is not None and item.sent_bytes > 0:
+        if item is not None and item.sent_bytes > 0 and item.heard_ms(now) < item.produced_ms:
             # The user talked over the assistant: cut its item where the browser's audio ends, so
-            # the model's context holds only what the user could have heard.
+            # the model's context holds only what the user could have heard (nothing to cut when
+            # all of it has played).
             actions.to_upstream.append(
                 realtime.truncate_item(item.item_id, item.content_index, item.heard_ms(now))
             )
