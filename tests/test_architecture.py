@@ -9,8 +9,8 @@ import pytest
 
 import trio_relay
 
-PURE = ["browser", "realtime", "translator", "audio", "config", "errors", "http"]
-FORBIDDEN = {"trio", "trio_websocket", "httpx", "socket", "wsproto", "h11", "asyncio"}
+PURE = ["browser", "realtime", "translator", "limits", "config", "errors", "http"]
+FORBIDDEN = {"trio", "trio_websocket", "websockets", "httpx", "socket", "wsproto", "h11", "asyncio"}
 
 
 @pytest.mark.parametrize("module", PURE)

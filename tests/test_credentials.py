@@ -73,6 +73,6 @@ async def test_auth_headers_follow_the_protocol_table() -> None:
     entra = azure_target("https://r.openai.azure.com", "d", api_key=None, api_version=None)
     keyed = azure_target("https://r.openai.azure.com", "d", api_key="az", api_version=None)
     openai = openai_target("https://api.openai.com/v1", "m", "sk")
-    assert await upstream_headers(entra, tokens) == [(b"authorization", b"Bearer token-1")]
-    assert await upstream_headers(keyed, None) == [(b"api-key", b"az")]
-    assert await upstream_headers(openai, None) == [(b"authorization", b"Bearer sk")]
+    assert await upstream_headers(entra, tokens) == [("authorization", "Bearer token-1")]
+    assert await upstream_headers(keyed, None) == [("api-key", "az")]
+    assert await upstream_headers(openai, None) == [("authorization", "Bearer sk")]

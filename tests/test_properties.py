@@ -1,4 +1,4 @@
-"""Hypothesis properties of the pure core: the coalescer and the translator."""
+"""Hypothesis properties of the pure core: the translator."""
 
 from __future__ import annotations
 
@@ -9,43 +9,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_relay.audio import AudioCoalescer
 from trio_relay.browser import AssistantAudio, SpeechStarted, TextDelta, TextDone, Transcription
 from trio_relay.config import Dialect, SessionSettings
 from trio_relay.realtime import SERVER_EVENTS
 from trio_relay.translator import Translator
-
-
-@given(
-    frames=st.lists(st.binary(max_size=2000).map(lambda b: b[: len(b) - len(b) % 2]), max_size=60),
-    gaps=st.lists(st.floats(min_value=0, max_value=0.3), min_size=60, max_size=60),
-    chunk_ms=st.sampled_from([20, 40, 100, 250]),
-)
-def test_coalesced_audio_is_complete_in_order_and_never_late(
-    frames: list[bytes], gaps: list[float], chunk_ms: int
-) -> None:
-    """Simulates the audio pump: it flushes when the deadline passes, and pushes each frame."""
-    coalescer = AudioCoalescer(chunk_ms)
-    now, sent = 0.0, bytearray()
-    arrivals: list[float] = []  # arrival time of every byte not yet sent
-
-    def send(chunk: bytes, at: float) -> None:
-        nonlocal arrivals
-        for arrived in arrivals[: len(chunk)]:
-            assert at - arrived <= chunk_ms / 1000 + 1e-9, "audio waited longer than one chunk"
-        arrivals = arrivals[len(chunk) :]
-        sent.extend(chunk)
-
-    for frame, gap in zip(frames, gaps, strict=False):
-        now += gap
-        if (deadline := coalescer.deadline()) <= now:
-            send(coalescer.flush(), deadline)
-        arrivals += [now] * len(frame)
-        ready = coalescer.push(frame, now)
-        assert len(ready) % coalescer.chunk_bytes == 0
-        send(ready, now)
-    send(coalescer.flush(), now)
-    assert bytes(sent) == b"".join(frames)
 
 
 @given(st.lists(st.text(max_size=20), min_size=1, max_size=20), st.sampled_from(list(Dialect)))

@@ -78,14 +78,14 @@ class EntraTokenSource:
 
 async def upstream_headers(
     target: UpstreamTarget, tokens: EntraTokenSource | None
-) -> list[tuple[bytes, bytes]]:
+) -> list[tuple[str, str]]:
     """The auth headers protocol.md prescribes for ``target``."""
     if target.use_entra_id:
         if tokens is None:
             raise UpstreamUnavailable("Entra ID is configured but no token source was given")
-        return [(b"authorization", b"Bearer " + (await tokens.token()).encode())]
+        return [("authorization", "Bearer " + await tokens.token())]
     if target.api_key is None:
         return []
     if target.backend.value == "azure":
-        return [(b"api-key", target.api_key.encode())]
-    return [(b"authorization", b"Bearer " + target.api_key.encode())]
+        return [("api-key", target.api_key)]
+    return [("authorization", "Bearer " + target.api_key)]

@@ -1,9 +1,9 @@
 """The relay's listener: plain HTTP and the ``/realtime`` WebSocket on one port.
 
 Each TCP connection's request head is read with h11 (size-capped, within the handshake timeout).
-A WebSocket upgrade to ``/realtime`` is handed, with the bytes already read, to
-``trio_websocket.wrap_server_stream`` and becomes a :class:`~trio_relay.session.Session`; anything
-else is answered as plain HTTP by :func:`trio_relay.http.route`.
+A WebSocket upgrade to ``/realtime`` is answered by :func:`trio_relay.websocket.accept`, with the
+bytes already read, and becomes a :class:`~trio_relay.session.Session`; anything else is answered
+as plain HTTP by :func:`trio_relay.http.route`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 import h11
 import trio
-from trio_websocket import WebSocketConnection, wrap_server_stream
 
 from .client_auth import AuthFailed, chosen_subprotocol, find_credential, origin_allowed
 from .config import RelayConfig, UpstreamTarget, fake_target
@@ -28,38 +27,13 @@ from .limits import SessionSlots
 from .log import get_logger
 from .metrics import RelayMetrics
 from .session import Session
+from .websocket import accept
 
 log = get_logger("trio_relay.server")
 
 MAX_REQUEST_HEAD_BYTES = 16 * 1024
-CLIENT_RECEIVE_BUFFER_BYTES = 64 * 1024
-CLIENT_MESSAGE_QUEUE = 8
 LISTEN_BACKLOG = 4096
 READINESS_TOKEN_TIMEOUT_S = 5.0
-
-
-class ReplayStream(trio.abc.Stream):
-    """A stream that first yields bytes already read from it (the request head), then the rest."""
-
-    def __init__(self, stream: trio.abc.Stream, already_read: bytes) -> None:
-        self._stream = stream
-        self._pending = already_read
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._pending:
-            size = len(self._pending) if max_bytes is None else max_bytes
-            data, self._pending = self._pending[:size], self._pending[size:]
-            return data
-        return bytes(await self._stream.receive_some(max_bytes))
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self._stream.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._stream.wait_send_all_might_not_block()
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
 
 
 class Relay:
@@ -205,33 +179,29 @@ class Relay:
     async def _serve_websocket(
         self, stream: trio.abc.Stream, head: bytes, request: h11.Request
     ) -> None:
-        async with trio.open_nursery() as nursery:  # the WebSocket's reader task lives here
-            ws_request = await wrap_server_stream(
-                nursery,
-                ReplayStream(stream, head),
-                message_queue_size=CLIENT_MESSAGE_QUEUE,
-                max_message_size=self.limits.max_message_bytes,
-                receive_buffer_size=CLIENT_RECEIVE_BUFFER_BYTES,
-            )
-            client: WebSocketConnection = await ws_request.accept(
-                subprotocol=chosen_subprotocol(request.headers)
-            )
-            session = Session(client, self.config, self.target, self.tokens, self.metrics)
-            self.sessions.add(session)
-            self.metrics.active_sessions.inc()
-            self._no_sessions = trio.Event()
-            try:
-                end = await session.run()
-                self.metrics.sessions.labels(type(end).__name__).inc()
-                if isinstance(end, SlowClient):
-                    self.metrics.slow_client_closes.inc()
-            finally:
-                self.sessions.discard(session)
-                session.stats.add_traffic_to(self.finished_traffic)
-                self.metrics.active_sessions.dec()
-                if not self.sessions:
-                    self._no_sessions.set()
-                nursery.cancel_scope.cancel()
+        client = await accept(
+            stream,
+            head,
+            max_message_bytes=self.limits.max_message_bytes,
+            subprotocol=chosen_subprotocol(request.headers),
+        )
+        if client is None:
+            return  # not a valid WebSocket handshake: websockets answered 400
+        session = Session(client, self.config, self.target, self.tokens, self.metrics)
+        self.sessions.add(session)
+        self.metrics.active_sessions.inc()
+        self._no_sessions = trio.Event()
+        try:
+            end = await session.run()
+            self.metrics.sessions.labels(type(end).__name__).inc()
+            if isinstance(end, SlowClient):
+                self.metrics.slow_client_closes.inc()
+        finally:
+            self.sessions.discard(session)
+            session.stats.add_traffic_to(self.finished_traffic)
+            self.metrics.active_sessions.dec()
+            if not self.sessions:
+                self._no_sessions.set()
 
     async def sessions_ended(self) -> None:
         """Wait until no session is running."""

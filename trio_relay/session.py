@@ -4,9 +4,15 @@
 
     session nursery
     |-- client-reader    browser frames -> Translator -> to_upstream channel (bounded)
-    |-- audio-pump       to_upstream channel -> coalesced input_audio_buffer.append / events
+    |-- audio-pump       to_upstream channel -> input_audio_buffer.append / events, upstream
     |-- upstream-reader  upstream events -> Translator -> downstream buffer (byte-bounded)
     `-- client-writer    downstream buffer -> browser
+
+Audio is coalesced where it is read: while a microphone streams, the client-reader reads the
+browser's socket once per ``audio_chunk_ms`` and hands the pump everything that one read brought
+as one append (the frames wait in the socket buffer meanwhile, never longer than one chunk).
+The relay's cost is per message and per wake-up, not per byte, so this is what keeps a session
+cheap: one wake-up and one upstream append per chunk instead of one per 20 ms frame.
 
 The session body connects upstream and sends ``session.update`` while the client-reader already
 runs (so a browser that leaves during the upstream handshake is noticed at once); ``connected``
@@ -16,22 +22,22 @@ browser: a browser that stops reading fills its byte-bounded buffer and the sess
 
 Whichever task ends first records why in :attr:`Session.end` and cancels the nursery; then the
 browser gets an ``error`` (where there is something to say) and a close code, and the upstream
-socket is closed by :func:`open_upstream`'s exit. Every wait on a peer is bounded.
+socket is closed by :func:`open_upstream`'s exit (shielded, so a cancelled session still
+completes the upstream close handshake). Every wait on a peer is bounded.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from itertools import count
 
 import structlog
 import trio
-from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnection
 
 from . import realtime
-from .audio import AudioCoalescer
 from .browser import (
     AssistantAudio,
     BrowserMessage,
@@ -67,15 +73,18 @@ from .translator import (
     UpstreamErrorReported,
     UsageReported,
 )
-from .upstream import closed_error, open_upstream, rejection_error
+from .upstream import closed_error, open_upstream
+from .websocket import ConnectionClosed, WebSocket
 
 log = get_logger("trio_relay.session")
 _session_ids = count(1)
 
 # Largest binary frame the writer makes by merging queued assistant audio (1 s).
 MERGED_AUDIO_BYTES = 1000 * BYTES_PER_MS
+# Most bytes the writer puts in one socket write (several queued messages go out together).
+WRITE_BATCH_BYTES = 256 * 1024
 
-# Items the audio pump sends upstream, in order: PCM to coalesce, or an encoded JSON event.
+# Items the audio pump sends upstream, in order: PCM to append, or an encoded JSON event.
 UpstreamItem = bytes | str
 
 
@@ -90,7 +99,7 @@ def close_reason(message: str) -> str | None:
 class Session:
     def __init__(
         self,
-        client: WebSocketConnection,
+        client: WebSocket,
         config: RelayConfig,
         target: UpstreamTarget,
         tokens: EntraTokenSource | None = None,
@@ -111,7 +120,6 @@ class Session:
         self.ending = trio.Event()  # set when the session's end is decided, before the close
         self.draining = False
         self._nursery: trio.Nursery | None = None
-        self._upstream_io: trio.Nursery | None = None
         self._to_upstream_send, self._to_upstream_receive = trio.open_memory_channel[UpstreamItem](
             self.limits.audio_queue_frames
         )
@@ -121,27 +129,16 @@ class Session:
         self._downstream_bytes = 0
         self._downstream_limit = self.limits.downstream_buffer_ms * BYTES_PER_MS
         self._inflight_send: trio.CancelScope | None = None
-        self._client_stream_broken = False
 
     async def run(self) -> SessionEnd:
         """Run the session to its end; return why it ended. The client is closed on return."""
         structlog.contextvars.bind_contextvars(session_id=self.id)
         log.info("session started", backend=self.target.backend.value)
-        try:
-            # The upstream connection's reader task lives outside the session's nursery, so
-            # cancelling the session still lets the upstream close handshake complete.
-            async with trio.open_nursery() as upstream_io:
-                self._upstream_io = upstream_io
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    nursery.start_soon(self._task, self._client_reader)
-                    nursery.start_soon(self._task, self._client_writer)
-                    await self._task(self._connect_and_serve)
-                upstream_io.cancel_scope.cancel()
-        except* ConnectionRejected as rejected:
-            refusal = rejected.exceptions[0]
-            assert isinstance(refusal, ConnectionRejected)
-            self.end = self.end or rejection_error(self.target, refusal.status_code)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._task, self._client_reader)
+            nursery.start_soon(self._task, self._client_writer)
+            await self._task(self._connect_and_serve)
         end = self.end or ClientGone()
         await self._close_client(end)
         log.info(
@@ -189,10 +186,7 @@ class Session:
 
     async def _connect_and_serve(self) -> None:
         started = trio.current_time()
-        assert self._upstream_io is not None
-        async with open_upstream(
-            self._upstream_io, self.target, self.tokens, self.limits
-        ) as upstream:
+        async with open_upstream(self.target, self.tokens, self.limits) as upstream:
             await self._configure(upstream)
             self.stats.upstream_connect_s = trio.current_time() - started
             if self.metrics is not None:
@@ -204,9 +198,10 @@ class Session:
                 if self.draining and not self.translator.response_active:
                     raise ServerShuttingDown("the relay is shutting down; please reconnect")
 
-    async def _configure(self, upstream: WebSocketConnection) -> None:
+    async def _configure(self, upstream: WebSocket) -> None:
         """``session.update``, then wait for ``session.updated`` before telling the browser."""
-        await self._send_upstream(upstream, realtime.encode_event(self.translator.session_update()))
+        update = realtime.encode_event(self.translator.session_update())
+        await self._send_upstream(upstream, [update])
         with trio.move_on_after(self.limits.upstream_session_timeout_s):
             while not self.translator.connected:
                 await self._apply(await self._receive_upstream(upstream))
@@ -216,11 +211,11 @@ class Session:
             f"{self.limits.upstream_session_timeout_s:g} s"
         )
 
-    async def _receive_upstream(self, upstream: WebSocketConnection) -> Actions:
+    async def _receive_upstream(self, upstream: WebSocket) -> Actions:
         try:
-            frame = await upstream.get_message()
+            frame = await upstream.receive()
         except ConnectionClosed as exc:
-            raise closed_error(exc.reason) from None
+            raise closed_error(exc) from None
         self.stats.upstream_in_bytes += len(frame)
         self.stats.upstream_in_frames += 1
         return self.translator.upstream_frame(frame, trio.current_time())
@@ -276,58 +271,59 @@ class Session:
             if self.metrics is not None and self._turn_ended_at is not None:
                 self.metrics.first_text.observe(trio.current_time() - self._turn_ended_at)
 
-    async def _audio_pump(self, upstream: WebSocketConnection) -> None:
-        coalescer = AudioCoalescer(self.limits.audio_chunk_ms)
+    async def _audio_pump(self, upstream: WebSocket) -> None:
+        """Sends what the client-reader and the upstream-reader queued, in order: whatever is
+        queued when it wakes goes out in one socket write."""
         while True:
-            item: UpstreamItem | None = None
-            with trio.move_on_at(coalescer.deadline()):
-                item = await self._to_upstream_receive.receive()
-            if item is None:  # the oldest buffered audio has waited one chunk duration
-                await self._send_audio(upstream, coalescer.flush())
-            elif isinstance(item, str):
-                await self._send_audio(upstream, coalescer.flush())  # audio first: order holds
-                await self._send_upstream(upstream, item)
-            else:
-                await self._send_audio(upstream, coalescer.push(item, trio.current_time()))
+            items = [await self._to_upstream_receive.receive()]
+            while len(items) < self.limits.audio_queue_frames:
+                try:
+                    items.append(self._to_upstream_receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            await self._send_upstream(upstream, [_upstream_text(item) for item in items])
 
-    async def _send_audio(self, upstream: WebSocketConnection, pcm: bytes) -> None:
-        if pcm:
-            audio = base64.b64encode(pcm).decode("ascii")
-            await self._send_upstream(upstream, realtime.encode_audio_append(audio))
-
-    async def _send_upstream(self, upstream: WebSocketConnection, text: str) -> None:
+    async def _send_upstream(self, upstream: WebSocket, texts: list[str]) -> None:
         with trio.move_on_after(self.limits.upstream_send_timeout_s) as stalled:
             try:
-                await upstream.send_message(text)
+                await upstream.send_many(texts)
             except ConnectionClosed as exc:
                 if self.translator.connected:
                     # The upstream-reader will read what the upstream said before closing (an
                     # error event, the close code) and end the session with the real cause.
                     await trio.sleep_forever()
-                raise closed_error(exc.reason) from None
+                raise closed_error(exc) from None
         if stalled.cancelled_caught:
             raise UpstreamFailed(
                 f"the upstream stopped reading (a send blocked for "
                 f"{self.limits.upstream_send_timeout_s:g} s)"
             )
-        self.stats.upstream_out_bytes += len(text)
-        self.stats.upstream_out_frames += 1
+        self.stats.upstream_out_bytes += sum(map(len, texts))
+        self.stats.upstream_out_frames += len(texts)
 
     # --- the browser side ---------------------------------------------------------------------
 
     async def _client_reader(self) -> None:
         pacer = AudioPacer(self.limits.audio_burst_ms, trio.current_time())
+        gather_s = self.limits.audio_chunk_ms / 1000
+        gather_bytes = self.limits.audio_chunk_ms * BYTES_PER_MS
+        audio = bytearray()  # microphone audio read, not yet handed to the pump
+        read_again_at = -math.inf  # while audio streams: when the socket is read next
         while True:
-            frame: str | bytes | None = None
-            with trio.move_on_after(self.limits.idle_timeout_s):
-                try:
-                    frame = await self.client.get_message()
-                except ConnectionClosed:
-                    raise ClientGone() from None
-            if frame is None:
-                raise IdleTimeout(
-                    f"no message from the client for {self.limits.idle_timeout_s:g} s"
-                )
+            frame = self.client.receive_nowait()
+            if frame is None:  # all that the last socket read brought is handled
+                if audio:
+                    # Real-time audio (under two chunks per read) is read once per chunk; a
+                    # client sending ahead (a file, a backlog) is read without waiting.
+                    streaming = len(audio) < 2 * gather_bytes
+                    read_again_at = trio.current_time() + gather_s if streaming else -math.inf
+                    await self._to_upstream_send.send(bytes(audio))
+                    audio.clear()
+                if trio.current_time() < read_again_at:
+                    # A microphone is streaming: let a chunk of its frames gather in the socket
+                    # buffer, then read them all with one wake-up.
+                    await trio.sleep_until(read_again_at)
+                frame = await self._receive_client()
             self.stats.client_in_bytes += len(frame)
             self.stats.client_in_frames += 1
             try:
@@ -335,6 +331,9 @@ class Session:
                     message = parse_client_text(
                         frame, max_text_bytes=self.limits.max_user_text_bytes
                     )
+                    if audio:  # the audio came first: it goes upstream first
+                        await self._to_upstream_send.send(bytes(audio))
+                        audio.clear()
                     self._turn_started()
                     for event in self.translator.user_message(message):
                         await self._to_upstream_send.send(realtime.encode_event(event))
@@ -342,11 +341,22 @@ class Session:
                     check_client_audio(frame)
                     # Faster than real time beyond the burst allowance: stop reading this client.
                     if (delay := pacer.delay(len(frame), trio.current_time())) > 0:
+                        if len(audio) >= gather_bytes:  # a chunk is ready: it need not wait
+                            await self._to_upstream_send.send(bytes(audio))
+                            audio.clear()
                         await trio.sleep(delay)
                     self.stats.audio_in_bytes += len(frame)
-                    await self._to_upstream_send.send(bytes(frame))
+                    audio += frame
             except InvalidClientMessage as exc:
                 self._queue_downstream(ErrorMessage(exc.code, exc.message))
+
+    async def _receive_client(self) -> str | bytes:
+        with trio.move_on_after(self.limits.idle_timeout_s):
+            try:
+                return await self.client.receive()
+            except ConnectionClosed:
+                raise ClientGone() from None
+        raise IdleTimeout(f"no message from the client for {self.limits.idle_timeout_s:g} s")
 
     def _queue_downstream(self, message: BrowserMessage) -> None:
         data = message.encode()
@@ -365,20 +375,24 @@ class Session:
                 self._downstream_queued = trio.Event()
                 await self._downstream_queued.wait()
                 continue
-            data, message = self._next_downstream()
+            batch = [self._next_downstream()]
+            size = len(batch[0][0])
+            while self._downstream and size < WRITE_BATCH_BYTES:
+                batch.append(self._next_downstream())
+                size += len(batch[-1][0])
             with trio.CancelScope(shield=True) as scope:
                 self._inflight_send = scope
                 try:
-                    await self.client.send_message(data)
+                    await self.client.send_many([data for data, _ in batch])
                 except ConnectionClosed:
                     raise ClientGone() from None
                 finally:
                     self._inflight_send = None
-            if scope.cancelled_caught:
-                self._client_stream_broken = True
+            if scope.cancelled_caught:  # cut mid-write (the WebSocket knows it is broken)
                 raise ClientGone()
-            self._downstream_bytes -= len(data)
-            self._sent_to_client(message, len(data))
+            for data, message in batch:
+                self._downstream_bytes -= len(data)
+                self._sent_to_client(message, len(data))
 
     def _next_downstream(self) -> tuple[str | bytes, BrowserMessage]:
         """The next message for the browser; assistant audio queued back to back (the upstream
@@ -401,15 +415,23 @@ class Session:
         return merged.pcm, merged
 
     async def _close_client(self, end: SessionEnd) -> None:
-        if self._client_stream_broken:
-            return  # a frame was cut mid-way: nothing more can be said on this stream
-        with trio.move_on_after(self.limits.close_timeout_s) as scope:
-            scope.shield = True
-            try:
-                if end.error_code is not None and not isinstance(end, ClientGone):
-                    upstream_code = getattr(end, "upstream_code", None)
-                    error = ErrorMessage(end.error_code, end.message, upstream_code=upstream_code)
-                    await self.client.send_message(error.encode())
-                await self.client.aclose(end.close_code, close_reason(end.message))
-            except ConnectionClosed:
-                pass
+        with trio.CancelScope(shield=True), trio.move_on_after(self.limits.close_timeout_s):
+            if self.client.open and end.error_code is not None and not isinstance(end, ClientGone):
+                upstream_code = getattr(end, "upstream_code", None)
+                error = ErrorMessage(end.error_code, end.message, upstream_code=upstream_code)
+                try:
+                    await self.client.send(error.encode())
+                except ConnectionClosed:
+                    pass
+        with trio.CancelScope(shield=True):
+            await self.client.aclose(
+                end.close_code,
+                close_reason(end.message) or "",
+                close_timeout_s=self.limits.close_timeout_s,
+            )
+
+
+def _upstream_text(item: UpstreamItem) -> str:
+    if isinstance(item, str):
+        return item
+    return realtime.encode_audio_append(base64.b64encode(item).decode("ascii"))

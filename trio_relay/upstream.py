@@ -1,6 +1,6 @@
 """Opening the upstream Realtime WebSocket, and mapping its failures to :mod:`trio_relay.errors`.
 
-This is the one boundary where trio-websocket's and the OS's connection errors become
+This is the one boundary where the WebSocket layer's and the OS's connection errors become
 :class:`UpstreamUnavailable` (before the session is up) or :class:`UpstreamFailed` /
 :class:`SessionExpired` (after). Messages name the cause, never a secret.
 """
@@ -13,17 +13,15 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import trio
-from trio_websocket import CloseReason, WebSocketConnection, wrap_client_stream
 
 from .config import Limits, UpstreamTarget
 from .credentials import EntraTokenSource, upstream_headers
 from .errors import SessionEnd, SessionExpired, UpstreamFailed, UpstreamUnavailable
+from .websocket import ConnectionClosed, HandshakeFailed, WebSocket, connect
 
 # Upstream events can be large (a response's audio deltas); the upstream is trusted more than
 # browsers, but not without bound.
 UPSTREAM_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-UPSTREAM_MESSAGE_QUEUE = 64
-RECEIVE_BUFFER_BYTES = 64 * 1024
 
 UpstreamStream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
@@ -51,51 +49,40 @@ def rejection_error(target: UpstreamTarget, status: int) -> UpstreamUnavailable:
     )
 
 
-def closed_error(reason: CloseReason | None) -> SessionEnd:
+def closed_error(closed: ConnectionClosed) -> SessionEnd:
     """What an upstream close during the session means for the browser."""
-    if reason is not None and reason.code == 1001:
+    received, sent = closed.received, closed.sent
+    if received is not None and received.code == 1001:
         return SessionExpired(
             "the upstream session ended (going away, e.g. it reached its maximum duration)"
         )
-    detail = "without a close frame" if reason is None else f"with code {reason.code}"
-    if reason is not None and reason.reason:
-        detail += f" ({reason.reason})"
+    if received is None and sent is not None:  # we failed the connection: it broke the protocol
+        return UpstreamFailed(
+            f"the upstream broke the WebSocket protocol ({sent.reason or 'no detail'}); "
+            f"the relay closed the connection with code {sent.code}"
+        )
+    detail = "without a close frame" if received is None else f"with code {received.code}"
+    if received is not None and received.reason:
+        detail += f" ({received.reason})"
     return UpstreamFailed(f"the upstream closed the connection {detail}")
 
 
 @asynccontextmanager
 async def open_upstream(
-    io_nursery: trio.Nursery,
-    target: UpstreamTarget,
-    tokens: EntraTokenSource | None,
-    limits: Limits,
-) -> AsyncIterator[WebSocketConnection]:
-    """Connect to the upstream; on exit close it (bounded by ``limits.close_timeout_s``).
-
-    The connection's reader task runs in ``io_nursery``, which must outlive the caller's own
-    cancellation: closing gracefully needs it to read the peer's close reply. A refused
-    handshake is raised *by that task*, as :class:`ConnectionRejected` out of ``io_nursery``;
-    :func:`rejection_error` turns it into the browser's error. This function opens the TCP
-    (and TLS) stream itself, so that it is closed on every path, refusals included.
-    """
+    target: UpstreamTarget, tokens: EntraTokenSource | None, limits: Limits
+) -> AsyncIterator[WebSocket]:
+    """Connect to the upstream; on exit close it (bounded by ``limits.close_timeout_s``, even
+    when the caller is cancelled). The TCP (and TLS) stream is closed on every path."""
     headers = await upstream_headers(target, tokens)
     parts = urlsplit(target.url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "wss" else 80)
-    resource = f"{parts.path}?{parts.query}" if parts.query else parts.path
     stream: UpstreamStream | None = None
     try:
         with trio.fail_after(limits.upstream_connect_timeout_s):
             stream = await _open_stream(target, host, port)
-            connection = await wrap_client_stream(
-                io_nursery,
-                stream,
-                host if port in (80, 443) else f"{host}:{port}",
-                resource,
-                extra_headers=headers,
-                message_queue_size=UPSTREAM_MESSAGE_QUEUE,
-                max_message_size=UPSTREAM_MAX_MESSAGE_BYTES,
-                receive_buffer_size=RECEIVE_BUFFER_BYTES,
+            connection = await connect(
+                stream, target.url, headers, max_message_bytes=UPSTREAM_MAX_MESSAGE_BYTES
             )
     except trio.TooSlowError:
         await _close(stream)
@@ -104,15 +91,19 @@ async def open_upstream(
             f"{limits.upstream_connect_timeout_s:g} s",
             retry_later=True,
         ) from None
+    except HandshakeFailed as failed:
+        await _close(stream)
+        if failed.status is not None:
+            raise rejection_error(target, failed.status) from None
+        raise UpstreamUnavailable(f"{where(target)}: {failed.message}") from None
     except BaseException:
         await _close(stream)
         raise
     try:
         yield connection
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(limits.close_timeout_s):
-            await connection.aclose()
-        await _close(stream)
+        with trio.CancelScope(shield=True):
+            await connection.aclose(1000, close_timeout_s=limits.close_timeout_s)
 
 
 async def _open_stream(target: UpstreamTarget, host: str, port: int) -> UpstreamStream:

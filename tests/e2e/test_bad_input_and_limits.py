@@ -13,12 +13,12 @@ from trio_websocket import (
     ConnectionRejected,
     open_websocket_url,
     wrap_client_stream,
-    wrap_server_stream,
 )
 
 from fake_upstream import FakeUpstream, open_fake_upstream
 from trio_relay.config import Limits, RelayConfig, openai_target
 from trio_relay.session import Session
+from trio_relay.websocket import accept
 
 
 @pytest.fixture
@@ -203,8 +203,12 @@ async def test_a_client_that_stops_reading_is_closed_1013_slow_client(fake: Fake
     ended = trio.Event()
 
     async def relay_side(nursery: trio.Nursery) -> None:
-        request = await wrap_server_stream(nursery, server_stream)
-        session = Session(await request.accept(), config, config.upstream)  # type: ignore[arg-type]
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await server_stream.receive_some()
+        client = await accept(server_stream, head, max_message_bytes=1 << 20, subprotocol=None)
+        assert client is not None and config.upstream is not None
+        session = Session(client, config, config.upstream)
         sessions.append(session)
         session_created.set()
         await session.run()

@@ -263,3 +263,24 @@ async def test_azure_entra_id_token_from_a_managed_identity_endpoint(
     target, headers = identity.requests[0]
     assert "resource=https" in target and "cognitiveservices.azure.com" in target
     assert len(identity.requests) == 1  # the cached token served the second connection
+
+
+async def test_real_time_microphone_frames_go_upstream_as_one_append_per_chunk(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    """While a microphone streams, the relay reads the browser once per chunk (100 ms) and
+    sends what one read brought as one append: about 10 appends per second, not 50."""
+    port = await start_relay(nursery, relay_config(fake))
+    pcm = speech_like_pcm(lead_silence_ms=0, speech_ms=1200, tail_silence_ms=0)
+    async with open_browser(f"ws://127.0.0.1:{port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        start = trio.current_time()
+        for index, frame in enumerate(frames(pcm, 20 * 48)):
+            await trio.sleep_until(start + index * 0.020)  # real time, 20 ms frames
+            await browser.ws.send_message(frame)
+        await browser.send_text("done")  # flushes the audio before the text turn
+        await browser.until(is_control("text_done"))
+    record = fake.connections[0]
+    assert appended_audio(record) == pcm
+    appends = [e for e in record.received if e["type"] == "input_audio_buffer.append"]
+    assert 6 <= len(appends) <= 18  # 60 frames of 20 ms; one append per ~100 ms read

@@ -1,0 +1,308 @@
+"""trio_relay.websocket against independent peers: trio-websocket (wsproto) and hand-made frames
+from the ``websockets`` Sans-I/O client, over Trio's in-memory streams."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.lowlevel
+import trio.testing
+from trio_websocket import ConnectionClosed as PeerClosed
+from trio_websocket import WebSocketConnection, wrap_client_stream, wrap_server_stream
+from websockets.client import ClientProtocol
+from websockets.uri import parse_uri
+
+from trio_relay.websocket import (
+    Close,
+    ConnectionClosed,
+    HandshakeFailed,
+    WebSocket,
+    accept,
+    connect,
+)
+
+HEAD_END = b"\r\n\r\n"
+
+
+async def read_head(stream: trio.abc.Stream) -> bytes:
+    head = b""
+    while HEAD_END not in head:
+        head += await stream.receive_some(4096)
+    return head
+
+
+async def accepted_pair(
+    nursery: trio.Nursery, *, max_message_bytes: int = 1 << 20, subprotocol: str | None = None
+) -> tuple[WebSocket, WebSocketConnection]:
+    """Our server side, and a trio-websocket client, over an in-memory stream pair."""
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    server: list[WebSocket] = []
+
+    async def serve() -> None:
+        head = await read_head(server_stream)
+        websocket = await accept(
+            server_stream, head, max_message_bytes=max_message_bytes, subprotocol=subprotocol
+        )
+        assert websocket is not None
+        server.append(websocket)
+
+    nursery.start_soon(serve)
+    client = await wrap_client_stream(
+        nursery, client_stream, "relay", "/realtime", subprotocols=["realtime", "other"]
+    )
+    while not server:
+        await trio.lowlevel.checkpoint()
+    return server[0], client
+
+
+async def raw_pair(
+    max_message_bytes: int = 1024,
+) -> tuple[WebSocket, ClientProtocol, trio.testing.MemorySendStream | trio.abc.Stream]:
+    """Our server side, and a client made of the ``websockets`` Sans-I/O protocol driven by
+    hand (for frames trio-websocket never sends: fragments, bad UTF-8, silence)."""
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    peer = ClientProtocol(parse_uri("ws://relay/realtime"))
+    peer.send_request(peer.connect())
+    await client_stream.send_all(b"".join(peer.data_to_send()))
+    head = await read_head(server_stream)
+    server = await accept(
+        server_stream, head, max_message_bytes=max_message_bytes, subprotocol=None
+    )
+    assert server is not None
+    peer.receive_data(await client_stream.receive_some())
+    assert [type(event).__name__ for event in peer.events_received()] == ["Response"]
+    return server, peer, client_stream
+
+
+async def test_text_and_binary_messages_go_both_ways(nursery: trio.Nursery) -> None:
+    server, client = await accepted_pair(nursery)
+    await client.send_message('{"type":"user_message","text":"hé"}')
+    await client.send_message(b"\x01\x02" * 1000)
+    assert await server.receive() == '{"type":"user_message","text":"hé"}'
+    assert await server.receive() == b"\x01\x02" * 1000
+    await server.send_many(["one", b"\x00\x01", "three"])
+    assert [await client.get_message() for _ in range(3)] == ["one", b"\x00\x01", "three"]
+
+
+async def test_the_subprotocol_is_chosen_only_when_offered(nursery: trio.Nursery) -> None:
+    server, client = await accepted_pair(nursery, subprotocol="realtime")
+    assert server.subprotocol == client.subprotocol == "realtime"
+    server, client = await accepted_pair(nursery, subprotocol="not-offered")
+    assert server.subprotocol is None and client.subprotocol is None
+
+
+async def test_several_frames_from_one_read_are_messages_without_more_io(
+    nursery: trio.Nursery,
+) -> None:
+    server, client = await accepted_pair(nursery)
+    for index in range(5):
+        await client.send_message(bytes([index]) * 640)
+    await trio.testing.wait_all_tasks_blocked()
+    assert server.receive_nowait() is None  # nothing read yet
+    assert await server.receive() == bytes(640)
+    # The rest came with the same read: available without waiting.
+    assert [server.receive_nowait() for _ in range(4)] == [bytes([i]) * 640 for i in range(1, 5)]
+    assert server.receive_nowait() is None
+
+
+async def test_a_fragmented_message_is_assembled() -> None:
+    server, peer, client_stream = await raw_pair()
+    peer.send_text("hé".encode()[:2], fin=False)
+    peer.send_ping(b"keepalive")  # control frames may come between fragments
+    peer.send_continuation("hé".encode()[2:] + b" there", fin=True)
+    peer.send_binary(b"\x01", fin=False)
+    peer.send_continuation(b"\x02", fin=True)
+    await client_stream.send_all(b"".join(peer.data_to_send()))
+    assert await server.receive() == "hé there"
+    assert await server.receive() == b"\x01\x02"
+    peer.receive_data(await client_stream.receive_some())
+    pongs = [event for event in peer.events_received() if event.opcode.name == "PONG"]
+    assert [bytes(pong.data) for pong in pongs] == [b"keepalive"]
+
+
+async def test_a_message_over_the_size_limit_closes_1009(nursery: trio.Nursery) -> None:
+    server, client = await accepted_pair(nursery, max_message_bytes=4096)
+    await client.send_message(b"fine")
+    await client.send_message(bytes(4097))
+    assert await server.receive() == b"fine"
+    with pytest.raises(ConnectionClosed) as closed:
+        await server.receive()
+    assert closed.value.received is None
+    assert closed.value.sent is not None and closed.value.sent.code == 1009
+    with pytest.raises(PeerClosed):
+        await client.get_message()
+    assert client.closed is not None and client.closed.code == 1009
+
+
+async def test_invalid_utf8_in_a_text_message_closes_1007() -> None:
+    server, peer, client_stream = await raw_pair()
+    peer.send_text(b"\xff\xfe")
+    await client_stream.send_all(b"".join(peer.data_to_send()))
+    with pytest.raises(ConnectionClosed) as closed:
+        await server.receive()
+    assert closed.value.sent is not None and closed.value.sent.code == 1007
+    peer.receive_data(await client_stream.receive_some())
+    assert peer.close_rcvd is not None and peer.close_rcvd.code == 1007
+
+
+async def test_the_peer_closing_is_reported_with_its_code_and_echoed(
+    nursery: trio.Nursery,
+) -> None:
+    server, client = await accepted_pair(nursery)
+    await client.send_message("last words")
+    nursery.start_soon(client.aclose, 4000, "bye")  # done once our side echoes the close
+    assert await server.receive() == "last words"
+    with pytest.raises(ConnectionClosed) as closed:
+        await server.receive()
+    assert closed.value.received == Close(4000, "bye")
+    with pytest.raises(ConnectionClosed):
+        await server.send("too late")
+
+
+async def test_a_dropped_connection_is_closed_without_a_close_frame() -> None:
+    server, _, client_stream = await raw_pair()
+    await client_stream.aclose()
+    with pytest.raises(ConnectionClosed) as closed:
+        await server.receive()
+    assert closed.value.received is None and closed.value.sent is None
+
+
+async def test_aclose_sends_the_code_and_reason(nursery: trio.Nursery) -> None:
+    server, client = await accepted_pair(nursery)
+    await server.aclose(1013, "try again later")
+    with pytest.raises(PeerClosed):
+        await client.get_message()
+    assert client.closed is not None
+    assert (client.closed.code, client.closed.reason) == (1013, "try again later")
+
+
+async def test_aclose_gives_up_on_a_silent_peer_after_the_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    server, _, _ = await raw_pair()
+    started = trio.current_time()
+    await server.aclose(1000, close_timeout_s=2.0)  # the peer never answers the close
+    assert trio.current_time() - started == pytest.approx(2.0)
+    with pytest.raises(trio.ClosedResourceError):
+        await server.stream.send_all(b"x")
+
+
+async def test_an_invalid_upgrade_gets_a_400_and_no_websocket() -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    head = (  # no Sec-WebSocket-Key, no version
+        b"GET /realtime HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n\r\n"
+    )
+    assert await accept(server_stream, head, max_message_bytes=1024, subprotocol=None) is None
+    answer = await client_stream.receive_some()
+    assert answer.startswith(b"HTTP/1.1 400 ") or answer.startswith(b"HTTP/1.1 426 ")
+
+
+# --- the client side ------------------------------------------------------------------------
+
+
+async def serve_with_trio_websocket(
+    nursery: trio.Nursery,
+    stream: trio.abc.Stream,
+    *,
+    refuse: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> WebSocketConnection | None:
+    request = await wrap_server_stream(nursery, stream)
+    if headers is not None:
+        headers.update((k.decode(), v.decode()) for k, v in request.headers)
+    if refuse is not None:
+        await request.reject(refuse, extra_headers=[(b"content-type", b"text/plain")], body=b"no")
+        return None
+    return await request.accept()
+
+
+async def test_connect_sends_the_headers_and_talks(nursery: trio.Nursery) -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    accepted: list[WebSocketConnection] = []
+    headers: dict[str, str] = {}
+
+    async def serve() -> None:
+        connection = await serve_with_trio_websocket(nursery, server_stream, headers=headers)
+        assert connection is not None
+        accepted.append(connection)
+
+    nursery.start_soon(serve)
+    websocket = await connect(
+        client_stream,
+        "wss://example.openai.azure.com/openai/realtime?api-version=2025-08-28",
+        [("api-key", "secret")],
+        max_message_bytes=1 << 20,
+    )
+    while not accepted:
+        await trio.lowlevel.checkpoint()
+    upstream = accepted[0]
+    assert headers["api-key"] == "secret"
+    assert upstream.path == "/openai/realtime?api-version=2025-08-28"
+    await websocket.send('{"type":"session.update"}')
+    assert await upstream.get_message() == '{"type":"session.update"}'
+    await upstream.send_message('{"type":"session.updated"}')
+    assert await websocket.receive() == '{"type":"session.updated"}'
+    await websocket.aclose(1000)  # the client waits for the server's close reply and EOF
+    assert upstream.closed is not None and upstream.closed.code == 1000
+
+
+async def test_a_refused_handshake_raises_with_the_status(nursery: trio.Nursery) -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    nursery.start_soon(lambda: serve_with_trio_websocket(nursery, server_stream, refuse=401))
+    with pytest.raises(HandshakeFailed) as failed:
+        await connect(client_stream, "ws://fake/v1/realtime", [], max_message_bytes=1024)
+    assert failed.value.status == 401
+
+
+async def test_a_non_websocket_answer_raises_without_a_status() -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+
+    async def answer_nonsense() -> None:
+        await read_head(server_stream)
+        await server_stream.send_all(b"SSH-2.0-OpenSSH_9.6\r\n")
+        await server_stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(answer_nonsense)
+        with pytest.raises(HandshakeFailed) as failed:
+            await connect(client_stream, "ws://fake/v1/realtime", [], max_message_bytes=1024)
+    assert failed.value.status is None
+    assert "did not answer with a WebSocket handshake" in failed.value.message
+
+
+async def test_a_server_that_hangs_up_during_the_handshake_is_named() -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+
+    async def hang_up() -> None:
+        await read_head(server_stream)
+        await server_stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(hang_up)
+        with pytest.raises(HandshakeFailed) as failed:
+            await connect(client_stream, "ws://fake:9/v1/realtime", [], max_message_bytes=1024)
+    assert failed.value.status is None and "fake:9" in failed.value.message
+
+
+async def test_an_interrupted_write_breaks_the_connection_instead_of_corrupting_it(
+    nursery: trio.Nursery,
+) -> None:
+    # A lockstep stream: a write blocks until the peer reads, so it can be cancelled mid-way.
+    client_stream, server_stream = trio.testing.lockstep_stream_pair()
+    peer = ClientProtocol(parse_uri("ws://relay/realtime"))
+    peer.send_request(peer.connect())
+    nursery.start_soon(client_stream.send_all, b"".join(peer.data_to_send()))
+    head = await read_head(server_stream)
+
+    async def read_handshake_answer() -> None:
+        await client_stream.receive_some()
+
+    nursery.start_soon(read_handshake_answer)
+    server = await accept(server_stream, head, max_message_bytes=1024, subprotocol=None)
+    assert server is not None
+    with trio.move_on_after(0.05):
+        await server.send(b"x" * 10_000)  # nobody reads: cancelled mid-write
+    assert not server.open
+    with pytest.raises(ConnectionClosed):
+        await server.send(b"more")
