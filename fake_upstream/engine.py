@@ -449,6 +449,12 @@ class Engine:
             item_id, reply_id = self._id("item"), self._id("item")
             previous = self.conversation.reserve(item_id)
             self.conversation.reserve(reply_id)  # nothing is kept: the benchmark runs for hours
+            # ... but a client may truncate the last two replies (the one playing when the
+            # next turn started, and that turn's own): their lengths are known.
+            audio_ms = self.conversation.assistant_audio_ms
+            audio_ms[reply_id] = self.reply_audio_ms
+            while len(audio_ms) > 2:
+                del audio_ms[next(iter(audio_ms))]
             self._queue(
                 *bench_turn(
                     self.dialect,

@@ -181,6 +181,22 @@ def test_benchmark_mode_makes_a_turn_of_every_n_bytes(dialect: DialectName) -> N
     assert of_kind(two, "input_audio_buffer.speech_started")[0]["audio_start_ms"] == 1000
 
 
+def test_benchmark_mode_lets_a_client_truncate_its_last_replies() -> None:
+    """The reply still playing when the next turn starts is truncated by a relay."""
+    engine, _ = started("ga", turn_trigger_bytes=4800, reply_audio_ms=1000, validate=False)
+    audio = base64.b64encode(bytes(4800)).decode()
+    replies = []
+    for _ in range(3):
+        turn = send(engine, {"type": "input_audio_buffer.append", "audio": audio})
+        replies.append(of_kind(turn, AUDIO_DELTA["ga"])[0]["item_id"])
+    truncate = {"type": "conversation.item.truncate", "content_index": 0, "audio_end_ms": 400}
+    answer = events(send(engine, {**truncate, "item_id": replies[1]}))
+    assert answer[0]["type"] == "conversation.item.truncated"
+    # Only the last two replies are remembered (benchmarks run for hours).
+    answer = events(send(engine, {**truncate, "item_id": replies[0]}))
+    assert answer[0]["error"]["code"] == "item_not_found"
+
+
 def test_benchmark_mode_checks_only_the_type_of_appended_audio() -> None:
     engine, _ = started("ga", turn_trigger_bytes=4800, validate=False)
     assert send(engine, {"type": "input_audio_buffer.append", "audio": "AAAA" * 1600}) != []
