@@ -306,3 +306,105 @@ async def test_an_interrupted_write_breaks_the_connection_instead_of_corrupting_
     assert not server.open
     with pytest.raises(ConnectionClosed):
         await server.send(b"more")
+
+
+async def tcp_accepted_pair(nursery: trio.Nursery) -> tuple[WebSocket, WebSocketConnection]:
+    """Our server side on a real loopback TCP socket (the transport's direct socket path), and a
+    trio-websocket client."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    client_stream = await trio.open_tcp_stream("127.0.0.1", port)
+    server_stream = await listeners[0].accept()
+    await listeners[0].aclose()
+    server: list[WebSocket] = []
+
+    async def serve() -> None:
+        head = await read_head(server_stream)
+        websocket = await accept(server_stream, head, max_message_bytes=1 << 20, subprotocol=None)
+        assert websocket is not None
+        server.append(websocket)
+
+    nursery.start_soon(serve)
+    client = await wrap_client_stream(nursery, client_stream, "relay", "/realtime")
+    while not server:
+        await trio.lowlevel.checkpoint()
+    return server[0], client
+
+
+async def test_receive_ready_reads_what_gathered_in_the_socket_without_yielding(
+    nursery: trio.Nursery,
+) -> None:
+    server, client = await tcp_accepted_pair(nursery)
+    with trio.testing.assert_no_checkpoints():
+        assert await server.receive_ready() is None  # nothing sent yet
+    for index in range(5):
+        await client.send_message(bytes([index]) * 960)
+    await trio.sleep(0.05)  # as the client-reader does while a chunk gathers
+    with trio.testing.assert_no_checkpoints():
+        first = await server.receive_ready()
+        rest = [server.receive_nowait() for _ in range(4)]
+    assert [first, *rest] == [bytes([i]) * 960 for i in range(5)]
+    assert await server.receive_ready() is None
+
+
+async def test_receive_ready_answers_a_ping(nursery: trio.Nursery) -> None:
+    server, client = await tcp_accepted_pair(nursery)
+    with trio.fail_after(2):
+        async with trio.open_nursery() as pinging:
+            pinging.start_soon(client.ping, b"are you there")
+            await trio.sleep(0.05)
+            assert await server.receive_ready() is None  # the ping is no message...
+            # ...but it was answered: the client's ping returns.
+
+
+async def test_receive_ready_on_a_closing_connection_leaves_the_reason_to_receive(
+    nursery: trio.Nursery,
+) -> None:
+    server, client = await tcp_accepted_pair(nursery)
+    nursery.start_soon(client.aclose, 4000, "bye")
+    await trio.sleep(0.05)
+    assert await server.receive_ready() is None
+    with pytest.raises(ConnectionClosed) as closed:
+        await server.receive()
+    assert closed.value.received == Close(4000, "bye")
+
+
+async def test_receive_ready_cannot_read_a_stream_without_waiting(nursery: trio.Nursery) -> None:
+    server, client = await accepted_pair(nursery)  # in-memory streams
+    await client.send_message("hello")
+    await trio.testing.wait_all_tasks_blocked()
+    assert await server.receive_ready() is None
+    assert await server.receive() == "hello"
+
+
+async def test_a_send_the_socket_takes_at_once_does_not_yield(nursery: trio.Nursery) -> None:
+    server, client = await tcp_accepted_pair(nursery)
+    with trio.testing.assert_no_checkpoints():
+        await server.send_many(["one", b"two"])
+    assert [await client.get_message() for _ in range(2)] == ["one", b"two"]
+
+
+async def test_a_send_to_a_peer_that_stopped_reading_times_out_and_breaks_the_connection(
+    nursery: trio.Nursery,
+) -> None:
+    # A raw peer that completes the handshake and then reads nothing.
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    peer_stream = await trio.open_tcp_stream("127.0.0.1", port)
+    server_stream = await listeners[0].accept()
+    await listeners[0].aclose()
+    peer = ClientProtocol(parse_uri("ws://relay/realtime"))
+    peer.send_request(peer.connect())
+    await peer_stream.send_all(b"".join(peer.data_to_send()))
+    server = await accept(
+        server_stream, await read_head(server_stream), max_message_bytes=1024, subprotocol=None
+    )
+    assert server is not None
+    with pytest.raises(trio.TooSlowError, match="took no data for 0.2 s"):
+        for _ in range(1000):  # far more than the socket buffers hold
+            await server.send(bytes(65536), timeout_s=0.2)
+    assert not server.open
+    with pytest.raises(ConnectionClosed):
+        await server.send(b"more")
+    await server.aclose(close_timeout_s=0.1)
+    await peer_stream.aclose()

@@ -12,7 +12,9 @@ Audio is coalesced where it is read: while a microphone streams, the client-read
 browser's socket once per ``audio_chunk_ms`` and hands the pump everything that one read brought
 as one append (the frames wait in the socket buffer meanwhile, never longer than one chunk).
 The relay's cost is per message and per wake-up, not per byte, so this is what keeps a session
-cheap: one wake-up and one upstream append per chunk instead of one per 20 ms frame.
+cheap: one wake-up and one upstream append per chunk instead of one per 20 ms frame. The read
+after that wake-up and the hand-off to the pump do not yield again
+(:meth:`WebSocket.receive_ready`, ``send_nowait``).
 
 The session body connects upstream and sends ``session.update`` while the client-reader already
 runs (so a browser that leaves during the upstream handshake is noticed at once); ``connected``
@@ -223,7 +225,7 @@ class Session:
     async def _apply(self, actions: Actions) -> None:
         for event in actions.to_upstream:
             # Through the pump, so replies stay in order with the browser's own items.
-            await self._to_upstream_send.send(realtime.encode_event(event))
+            await self._to_pump(realtime.encode_event(event))
         for message in actions.to_client:
             self._queue_downstream(message)
         for observation in actions.observations:
@@ -284,20 +286,19 @@ class Session:
             await self._send_upstream(upstream, [_upstream_text(item) for item in items])
 
     async def _send_upstream(self, upstream: WebSocket, texts: list[str]) -> None:
-        with trio.move_on_after(self.limits.upstream_send_timeout_s) as stalled:
-            try:
-                await upstream.send_many(texts)
-            except ConnectionClosed as exc:
-                if self.translator.connected:
-                    # The upstream-reader will read what the upstream said before closing (an
-                    # error event, the close code) and end the session with the real cause.
-                    await trio.sleep_forever()
-                raise closed_error(exc) from None
-        if stalled.cancelled_caught:
+        try:
+            await upstream.send_many(texts, timeout_s=self.limits.upstream_send_timeout_s)
+        except trio.TooSlowError:
             raise UpstreamFailed(
                 f"the upstream stopped reading (a send blocked for "
                 f"{self.limits.upstream_send_timeout_s:g} s)"
-            )
+            ) from None
+        except ConnectionClosed as exc:
+            if self.translator.connected:
+                # The upstream-reader will read what the upstream said before closing (an
+                # error event, the close code) and end the session with the real cause.
+                await trio.sleep(self.limits.close_timeout_s)
+            raise closed_error(exc) from None
         self.stats.upstream_out_bytes += sum(map(len, texts))
         self.stats.upstream_out_frames += len(texts)
 
@@ -317,13 +318,15 @@ class Session:
                     # client sending ahead (a file, a backlog) is read without waiting.
                     streaming = len(audio) < 2 * gather_bytes
                     read_again_at = trio.current_time() + gather_s if streaming else -math.inf
-                    await self._to_upstream_send.send(bytes(audio))
+                    await self._to_pump(bytes(audio))
                     audio.clear()
                 if trio.current_time() < read_again_at:
                     # A microphone is streaming: let a chunk of its frames gather in the socket
-                    # buffer, then read them all with one wake-up.
+                    # buffer, then read them all with this one wake-up.
                     await trio.sleep_until(read_again_at)
-                frame = await self._receive_client()
+                    frame = await self.client.receive_ready()
+                if frame is None:
+                    frame = await self._receive_client()
             self.stats.client_in_bytes += len(frame)
             self.stats.client_in_frames += 1
             try:
@@ -332,23 +335,30 @@ class Session:
                         frame, max_text_bytes=self.limits.max_user_text_bytes
                     )
                     if audio:  # the audio came first: it goes upstream first
-                        await self._to_upstream_send.send(bytes(audio))
+                        await self._to_pump(bytes(audio))
                         audio.clear()
                     self._turn_started()
                     for event in self.translator.user_message(message):
-                        await self._to_upstream_send.send(realtime.encode_event(event))
+                        await self._to_pump(realtime.encode_event(event))
                 else:
                     check_client_audio(frame)
                     # Faster than real time beyond the burst allowance: stop reading this client.
                     if (delay := pacer.delay(len(frame), trio.current_time())) > 0:
                         if len(audio) >= gather_bytes:  # a chunk is ready: it need not wait
-                            await self._to_upstream_send.send(bytes(audio))
+                            await self._to_pump(bytes(audio))
                             audio.clear()
                         await trio.sleep(delay)
                     self.stats.audio_in_bytes += len(frame)
                     audio += frame
             except InvalidClientMessage as exc:
                 self._queue_downstream(ErrorMessage(exc.code, exc.message))
+
+    async def _to_pump(self, item: UpstreamItem) -> None:
+        """Queue for the audio pump; waits only when the queue is full (the upstream is slow)."""
+        try:
+            self._to_upstream_send.send_nowait(item)
+        except trio.WouldBlock:
+            await self._to_upstream_send.send(item)
 
     async def _receive_client(self) -> str | bytes:
         with trio.move_on_after(self.limits.idle_timeout_s):

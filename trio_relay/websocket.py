@@ -9,6 +9,10 @@ client-reader let gather), which then cost no I/O and no wake-up at all. ``webso
 validates and masks frames (in C where it matters); this module only moves bytes and assembles
 fragmented messages. ``python -m bench floor`` measures the stacks side by side.
 
+On a TCP socket (see :mod:`trio_relay.transport`) a send that the socket takes at once does not
+yield, and :meth:`WebSocket.receive_ready` reads what gathered while the caller slept without a
+second wake-up; :meth:`WebSocket.receive` is a checkpoint per socket read.
+
 Concurrency: one task may receive while others send; sends are serialised by a lock (the
 receiving task also sends: pongs and the close reply).
 """
@@ -16,6 +20,7 @@ receiving task also sends: pongs and the close reply).
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -31,7 +36,8 @@ from websockets.protocol import CLOSED, OPEN, SERVER, Protocol
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-RECEIVE_BYTES = 64 * 1024
+from .transport import RECEIVE_BYTES, transport_for
+
 INVALID_DATA = 1007
 
 # websockets logs every frame and handshake header at DEBUG (credentials included) and every
@@ -73,6 +79,7 @@ class WebSocket:
 
     def __init__(self, stream: trio.abc.Stream, protocol: Protocol) -> None:
         self.stream = stream
+        self.transport = transport_for(stream)
         self.protocol = protocol
         self._messages: deque[str | bytes] = deque()
         self._fragments: list[bytes] = []
@@ -93,6 +100,22 @@ class WebSocket:
         """The next message if one was already read from the socket, else None (no I/O)."""
         return self._messages.popleft() if self._messages else None
 
+    async def receive_ready(self) -> str | bytes | None:
+        """The next message if one can be had without waiting: already read, or in what the
+        socket holds right now (one read). None when nothing is ready, the stream cannot be read
+        without waiting, or the connection is closing (:meth:`receive` then says how). Yields
+        only to answer the peer (a pong, a close) when the socket cannot take the answer."""
+        if self._messages:
+            return self._messages.popleft()
+        if self._receiving or self.protocol.state is not OPEN or self._broken:
+            return None
+        data = self.transport.receive_nowait()
+        if data is None:
+            return None
+        self._process(data)
+        await self._write_pending()
+        return self._messages.popleft() if self._messages else None
+
     async def receive(self) -> str | bytes:
         """The next message: text as ``str``, binary as ``bytes``. Reads the socket only when no
         message is buffered. Raises :class:`ConnectionClosed` once the connection is closing."""
@@ -110,11 +133,15 @@ class WebSocket:
             self._receiving = False
         return self._messages.popleft()
 
-    async def send(self, message: str | bytes) -> None:
-        await self.send_many((message,))
+    async def send(self, message: str | bytes, *, timeout_s: float = math.inf) -> None:
+        await self.send_many((message,), timeout_s=timeout_s)
 
-    async def send_many(self, messages: Iterable[str | bytes]) -> None:
-        """Send messages in order, with one socket write for all of them."""
+    async def send_many(
+        self, messages: Iterable[str | bytes], *, timeout_s: float = math.inf
+    ) -> None:
+        """Send messages in order, with one socket write for all of them. Yields only when the
+        socket cannot take them at once; if it has not within ``timeout_s``, raises
+        ``trio.TooSlowError`` and the connection is broken (it may hold half a frame)."""
         if not self.open:
             raise self._closed()
         for message in messages:
@@ -122,7 +149,7 @@ class WebSocket:
                 self.protocol.send_text(message.encode())
             else:
                 self.protocol.send_binary(message)
-        await self._write_pending()
+        await self._write_pending(timeout_s)
 
     async def aclose(
         self, code: int = 1000, reason: str = "", *, close_timeout_s: float = 2.0
@@ -156,10 +183,10 @@ class WebSocket:
         )
 
     async def _read(self) -> None:
-        try:
-            data = await self.stream.receive_some(RECEIVE_BYTES)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            data = b""
+        self._process(await self.transport.receive())
+        await self._write_pending()
+
+    def _process(self, data: bytes) -> None:
         if data:
             self.protocol.receive_data(data)
         else:
@@ -167,7 +194,6 @@ class WebSocket:
         for event in self.protocol.events_received():
             if isinstance(event, Frame):
                 self._assemble(event)
-        await self._write_pending()
 
     def _assemble(self, frame: Frame) -> None:
         opcode = frame.opcode
@@ -193,7 +219,16 @@ class WebSocket:
         except UnicodeDecodeError as exc:
             self.protocol.fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
 
-    async def _write_pending(self) -> None:
+    async def _send_rest(self, data: memoryview, timeout_s: float) -> None:
+        if timeout_s == math.inf:
+            await self.transport.send_all(data)
+            return
+        with trio.move_on_after(timeout_s) as waited:
+            await self.transport.send_all(data)
+        if waited.cancelled_caught:
+            raise trio.TooSlowError(f"the peer took no data for {timeout_s:g} s")
+
+    async def _write_pending(self, timeout_s: float = math.inf) -> None:
         writes = self.protocol.data_to_send()
         if not writes:
             return
@@ -204,12 +239,13 @@ class WebSocket:
         try:
             if self._broken:
                 return
-            data = b"".join(writes)
+            data = memoryview(b"".join(writes))
             try:
-                if data:
-                    await self.stream.send_all(data)
-                if writes[-1] == b"" and isinstance(self.stream, trio.abc.HalfCloseableStream):
-                    await self.stream.send_eof()  # the protocol's end of stream
+                sent = self.transport.send_nowait(data)
+                if sent < len(data):
+                    await self._send_rest(data[sent:], timeout_s)
+                if writes[-1] == b"":
+                    await self.transport.send_eof()  # the protocol's end of stream
             except BaseException:
                 self._broken = True  # cancelled or failed mid-write: no more frames on it
                 raise
