@@ -27,6 +27,7 @@ from .limits import SessionSlots
 from .log import get_logger
 from .metrics import RelayMetrics
 from .session import Session
+from .ticker import Ticker
 from .websocket import accept
 
 log = get_logger("trio_relay.server")
@@ -50,6 +51,7 @@ class Relay:
         self.ready = True
         self.slots = SessionSlots(self.limits.max_sessions, self.limits.max_sessions_per_ip)
         self.sessions: set[Session] = set()
+        self.ticker = Ticker()  # the sessions' shared timer (started by serve_relay)
         self.finished_traffic: Counter[str] = Counter()
         self.metrics = RelayMetrics(self.traffic_totals)
         self.listeners: list[trio.SocketListener] = []
@@ -187,7 +189,9 @@ class Relay:
         )
         if client is None:
             return  # not a valid WebSocket handshake: websockets answered 400
-        session = Session(client, self.config, self.target, self.tokens, self.metrics)
+        session = Session(
+            client, self.config, self.target, self.tokens, self.metrics, ticker=self.ticker
+        )
         self.sessions.add(session)
         self.metrics.active_sessions.inc()
         self._no_sessions = trio.Event()
@@ -334,5 +338,6 @@ async def serve_relay(
         )
         with relay._serve_scope:
             async with trio.open_nursery() as nursery:
+                await nursery.start(relay.ticker.run)
                 await nursery.start(trio.serve_listeners, relay.handle_connection, relay.listeners)
                 task_status.started(relay)

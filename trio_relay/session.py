@@ -12,9 +12,9 @@ Audio is coalesced where it is read: while a microphone streams, the client-read
 browser's socket once per ``audio_chunk_ms`` and hands the pump everything that one read brought
 as one append (the frames wait in the socket buffer meanwhile, never longer than one chunk).
 The relay's cost is per message and per wake-up, not per byte, so this is what keeps a session
-cheap: one wake-up and one upstream append per chunk instead of one per 20 ms frame. The read
-after that wake-up and the hand-off to the pump do not yield again
-(:meth:`WebSocket.receive_ready`, ``send_nowait``).
+cheap: one wake-up and one upstream append per chunk instead of one per 20 ms frame. That
+wake-up comes from the server's shared :class:`~trio_relay.ticker.Ticker`; the read after it and
+the hand-off to the pump do not yield again (:meth:`WebSocket.receive_ready`, ``send_nowait``).
 
 The session body connects upstream and sends ``session.update`` while the client-reader already
 runs (so a browser that leaves during the upstream handshake is noticed at once); ``connected``
@@ -66,6 +66,7 @@ from .log import get_logger
 from .metrics import RelayMetrics
 from .realtime import BYTES_PER_MS
 from .stats import SessionStats
+from .ticker import Ticker
 from .translator import (
     Actions,
     Observation,
@@ -106,9 +107,12 @@ class Session:
         target: UpstreamTarget,
         tokens: EntraTokenSource | None = None,
         metrics: RelayMetrics | None = None,
+        *,
+        ticker: Ticker | None = None,
     ) -> None:
         self.id = f"s{next(_session_ids)}"
         self.metrics = metrics
+        self.ticker = ticker or Ticker()  # not running: plain trio.sleep_until
         self.stats = SessionStats(started_at=trio.current_time())
         self._turn_ended_at: float | None = None
         self._awaiting_text = False
@@ -323,7 +327,7 @@ class Session:
                 if trio.current_time() < read_again_at:
                     # A microphone is streaming: let a chunk of its frames gather in the socket
                     # buffer, then read them all with this one wake-up.
-                    await trio.sleep_until(read_again_at)
+                    await self.ticker.sleep_until(read_again_at)
                     frame = await self.client.receive_ready()
                 if frame is None:
                     frame = await self._receive_client()
