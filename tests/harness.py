@@ -13,15 +13,30 @@ from typing import Any
 import attrs
 import h11
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import (
+    ConnectionClosed,
+    WebSocketConnection,
+    open_websocket_url,
+    wrap_client_stream,
+)
 
 from trio_relay.config import RelayConfig
 from trio_relay.probe import speech_like_pcm
 from trio_relay.server import Relay, serve_relay
+from trio_relay.websocket import WebSocket, accept
 
 __all__ = ["speech_like_pcm"]
 
 STEP_TIMEOUT_S = 5.0
+
+HEAD_END = b"\r\n\r\n"
+
+
+async def read_head(stream: trio.abc.Stream) -> bytes:
+    head = b""
+    while HEAD_END not in head:
+        head += await stream.receive_some(4096)
+    return head
 
 
 async def start_relay(nursery: trio.Nursery, config: RelayConfig) -> int:
@@ -169,3 +184,28 @@ def open_sockets(ports: set[int]) -> list[tuple[int, int]]:
                 if inode in inodes and (pair[0] in ports or pair[1] in ports):
                     found.append(pair)
     return sorted(found)
+
+
+async def tcp_accepted_pair(
+    nursery: trio.Nursery,
+) -> tuple[WebSocket, WebSocketConnection]:
+    """Our server side on a real loopback TCP socket (the transport's direct socket path), and a
+    trio-websocket client."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    client_stream = await trio.open_tcp_stream("127.0.0.1", port)
+    server_stream = await listeners[0].accept()
+    await listeners[0].aclose()
+    server: list[WebSocket] = []
+
+    async def serve() -> None:
+        head = await read_head(server_stream)
+        websocket = await accept(server_stream, head, max_message_bytes=1 << 20, subprotocol=None)
+        assert websocket is not None
+        server.append(websocket)
+
+    nursery.start_soon(serve)
+    client = await wrap_client_stream(nursery, client_stream, "relay", "/realtime")
+    while not server:
+        await trio.lowlevel.checkpoint()
+    return server[0], client

@@ -1,15 +1,22 @@
-"""The session's downstream queue: byte-bounded, and queued assistant audio merged into larger
-frames (in order, never across items or other messages)."""
+"""The session's downstream queue: byte-bounded, queued assistant audio merged into larger
+frames (in order, never across items or other messages), written through by the
+upstream-reader while the writer is idle, and flushed before the error when a session ends."""
 
 from __future__ import annotations
 
+import json
+import socket
 from typing import Any
 
 import pytest
+import trio
+import trio.testing
+from harness import tcp_accepted_pair
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from trio_relay.browser import AssistantAudio, TextDelta
 from trio_relay.config import Limits, RelayConfig, openai_target
-from trio_relay.errors import SlowClient
+from trio_relay.errors import SlowClient, UpstreamFailed
 from trio_relay.session import MERGED_AUDIO_BYTES, Session
 
 
@@ -64,3 +71,81 @@ def test_close_reasons_fit_the_frame_and_end_at_a_word() -> None:
     reason = close_reason(long)
     assert reason is not None and len(reason.encode()) <= 123 and reason.endswith("...")
     assert long.startswith(reason[:-3])
+
+
+async def browser_session(nursery: trio.Nursery) -> tuple[Session, WebSocketConnection]:
+    """A session whose client is a real WebSocket on loopback TCP, and the browser's end."""
+    client, browser = await tcp_accepted_pair(nursery)
+    target = openai_target("http://127.0.0.1:9/v1", "m", "k")
+    return Session(client, RelayConfig(upstream=target), target), browser
+
+
+async def test_while_the_writer_is_idle_the_upstream_reader_writes_through_without_waking_it(
+    nursery: trio.Nursery,
+) -> None:
+    s, browser = await browser_session(nursery)
+    nursery.start_soon(s._client_writer)
+    await trio.testing.wait_all_tasks_blocked()  # the writer waits for messages
+    s._queue_downstream(TextDelta("a-0", "hi"), wake_writer=False)
+    s._queue_downstream(AssistantAudio(b"\x01\x02", "a"), wake_writer=False)
+    with trio.testing.assert_no_checkpoints():
+        s._write_through()
+    assert not s._downstream_queued.is_set()  # the writer was never woken
+    assert json.loads(await browser.get_message())["delta"] == "hi"
+    assert await browser.get_message() == b"\x01\x02"
+    assert s.stats.client_out_frames == 2 and s._downstream_bytes == 0
+
+
+async def test_while_the_writer_is_busy_the_upstream_reader_leaves_the_messages_to_it(
+    nursery: trio.Nursery,
+) -> None:
+    s, browser = await browser_session(nursery)  # the writer is not waiting: "busy"
+    s._queue_downstream(TextDelta("a-0", "hi"), wake_writer=False)
+    s._write_through()
+    assert s._downstream_queued.is_set() and len(s._downstream) == 1
+    nursery.start_soon(s._client_writer)
+    assert json.loads(await browser.get_message())["delta"] == "hi"
+
+
+async def test_what_the_socket_does_not_take_at_once_the_writer_finishes_in_order(
+    nursery: trio.Nursery,
+) -> None:
+    s, browser = await browser_session(nursery)
+    stream = s.client.transport.stream
+    assert isinstance(stream, trio.SocketStream)
+    stream.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    nursery.start_soon(s._client_writer)
+    await trio.testing.wait_all_tasks_blocked()
+    audio = [AssistantAudio(bytes([index]) * 40_000, f"item-{index}") for index in range(12)]
+    for message in audio:
+        s._queue_downstream(message, wake_writer=False)
+    s._write_through()
+    assert s._unflushed and s._downstream_queued.is_set()  # partly written: the writer's now
+    received = [await browser.get_message() for _ in audio]
+    assert received == [message.pcm for message in audio]
+    await trio.testing.wait_all_tasks_blocked()
+    assert not s._unflushed and not s._downstream and s._downstream_bytes == 0
+
+
+async def test_when_the_session_ends_queued_messages_go_out_before_the_error(
+    nursery: trio.Nursery,
+) -> None:
+    s, browser = await browser_session(nursery)
+    s._queue_downstream(TextDelta("a-0", "last words"), wake_writer=False)
+    end = UpstreamFailed("the upstream closed the connection with code 1011")
+    nursery.start_soon(s._close_client, end)  # the browser reads meanwhile
+    assert json.loads(await browser.get_message())["delta"] == "last words"
+    assert json.loads(await browser.get_message())["code"] == "upstream_error"
+    with pytest.raises(ConnectionClosed) as closed:
+        await browser.get_message()
+    assert closed.value.reason.code == 1011
+
+
+async def test_a_client_that_stopped_reading_gets_only_the_error(nursery: trio.Nursery) -> None:
+    s, browser = await browser_session(nursery)
+    s._queue_downstream(TextDelta("a-0", "never read"), wake_writer=False)
+    nursery.start_soon(s._close_client, SlowClient("the client is not reading"))
+    assert json.loads(await browser.get_message())["code"] == "slow_client"
+    with pytest.raises(ConnectionClosed) as closed:
+        await browser.get_message()
+    assert closed.value.reason.code == 1013

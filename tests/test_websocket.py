@@ -3,13 +3,18 @@ from the ``websockets`` Sans-I/O client, over Trio's in-memory streams."""
 
 from __future__ import annotations
 
+import os
+import socket
+
 import pytest
 import trio
 import trio.lowlevel
 import trio.testing
+from harness import read_head, tcp_accepted_pair
 from trio_websocket import ConnectionClosed as PeerClosed
 from trio_websocket import WebSocketConnection, wrap_client_stream, wrap_server_stream
 from websockets.client import ClientProtocol
+from websockets.frames import Frame
 from websockets.uri import parse_uri
 
 from trio_relay.websocket import (
@@ -20,15 +25,6 @@ from trio_relay.websocket import (
     accept,
     connect,
 )
-
-HEAD_END = b"\r\n\r\n"
-
-
-async def read_head(stream: trio.abc.Stream) -> bytes:
-    head = b""
-    while HEAD_END not in head:
-        head += await stream.receive_some(4096)
-    return head
 
 
 async def accepted_pair(
@@ -308,29 +304,6 @@ async def test_an_interrupted_write_breaks_the_connection_instead_of_corrupting_
         await server.send(b"more")
 
 
-async def tcp_accepted_pair(nursery: trio.Nursery) -> tuple[WebSocket, WebSocketConnection]:
-    """Our server side on a real loopback TCP socket (the transport's direct socket path), and a
-    trio-websocket client."""
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    client_stream = await trio.open_tcp_stream("127.0.0.1", port)
-    server_stream = await listeners[0].accept()
-    await listeners[0].aclose()
-    server: list[WebSocket] = []
-
-    async def serve() -> None:
-        head = await read_head(server_stream)
-        websocket = await accept(server_stream, head, max_message_bytes=1 << 20, subprotocol=None)
-        assert websocket is not None
-        server.append(websocket)
-
-    nursery.start_soon(serve)
-    client = await wrap_client_stream(nursery, client_stream, "relay", "/realtime")
-    while not server:
-        await trio.lowlevel.checkpoint()
-    return server[0], client
-
-
 async def test_receive_ready_reads_what_gathered_in_the_socket_without_yielding(
     nursery: trio.Nursery,
 ) -> None:
@@ -384,22 +357,26 @@ async def test_a_send_the_socket_takes_at_once_does_not_yield(nursery: trio.Nurs
     assert [await client.get_message() for _ in range(2)] == ["one", b"two"]
 
 
-async def test_a_send_to_a_peer_that_stopped_reading_times_out_and_breaks_the_connection(
-    nursery: trio.Nursery,
-) -> None:
-    # A raw peer that completes the handshake and then reads nothing.
+async def raw_tcp_pair() -> tuple[WebSocket, ClientProtocol, trio.SocketStream]:
+    """Our server side on loopback TCP, and a peer made of the ``websockets`` Sans-I/O client
+    that reads only when the test says so."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
     peer_stream = await trio.open_tcp_stream("127.0.0.1", port)
     server_stream = await listeners[0].accept()
     await listeners[0].aclose()
-    peer = ClientProtocol(parse_uri("ws://relay/realtime"))
+    peer = ClientProtocol(parse_uri("ws://relay/realtime"), max_size=None)
     peer.send_request(peer.connect())
     await peer_stream.send_all(b"".join(peer.data_to_send()))
     server = await accept(
         server_stream, await read_head(server_stream), max_message_bytes=1024, subprotocol=None
     )
     assert server is not None
+    return server, peer, peer_stream
+
+
+async def test_a_send_to_a_peer_that_stopped_reading_times_out_and_breaks_the_connection() -> None:
+    server, _, peer_stream = await raw_tcp_pair()
     with pytest.raises(trio.TooSlowError, match="took no data for 0.2 s"):
         for _ in range(1000):  # far more than the socket buffers hold
             await server.send(bytes(65536), timeout_s=0.2)
@@ -408,3 +385,74 @@ async def test_a_send_to_a_peer_that_stopped_reading_times_out_and_breaks_the_co
         await server.send(b"more")
     await server.aclose(close_timeout_s=0.1)
     await peer_stream.aclose()
+
+
+async def test_send_many_nowait_sends_what_the_socket_takes_at_once(
+    nursery: trio.Nursery,
+) -> None:
+    server, client = await tcp_accepted_pair(nursery)
+    with trio.testing.assert_no_checkpoints():
+        assert server.send_many_nowait(["one", b"two"]) is True
+    assert not server.unsent
+    assert [await client.get_message() for _ in range(2)] == ["one", b"two"]
+
+
+async def test_what_send_many_nowait_could_not_write_goes_first_and_in_order(
+    nursery: trio.Nursery,
+) -> None:
+    server, client = await tcp_accepted_pair(nursery)
+    server_socket = server.transport.stream
+    assert isinstance(server_socket, trio.SocketStream)
+    server_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    big = [bytes([index]) * 100_000 for index in range(8)]  # more than the socket buffers hold
+    with trio.testing.assert_no_checkpoints():
+        assert server.send_many_nowait(big[:4]) is False
+        assert server.unsent
+        assert server.send_many_nowait(big[4:6]) is False  # queued behind the rest
+    received: list[str | bytes] = []
+
+    async def read_all() -> None:
+        while len(received) < 9:
+            received.append(await client.get_message())
+
+    async with trio.open_nursery() as reading:
+        reading.start_soon(read_all)
+        await server.send_many([*big[6:], "last"])  # writes what was left unsent first
+        assert not server.unsent
+    assert received == [*big, "last"]
+
+
+async def test_send_many_nowait_never_cuts_into_another_tasks_write(nursery: trio.Nursery) -> None:
+    server, peer, peer_stream = await raw_tcp_pair()
+    big = b"\x01" * 3_000_000
+    nursery.start_soon(server.send, big)  # blocks mid-frame: the peer is not reading yet
+    await trio.testing.wait_all_tasks_blocked()
+    # The peer reads some (without yielding): the socket has room before the writer runs again.
+    received = os.read(peer_stream.socket.fileno(), 1 << 20)
+    assert server.send_many_nowait(["after"]) is False  # queued behind the frame in progress
+    peer.receive_data(received)
+    nursery.start_soon(server.send_many, [])  # the writer's flush: waits for the lock
+    messages: list[bytes] = []
+    while len(messages) < 2:
+        peer.receive_data(await peer_stream.receive_some(1 << 20))
+        messages += [bytes(e.data) for e in peer.events_received() if isinstance(e, Frame)]
+    assert messages == [big, b"after"]
+    assert not server.unsent
+    await peer_stream.aclose()
+
+
+async def test_send_many_nowait_on_a_stream_that_cannot_be_written_without_waiting(
+    nursery: trio.Nursery,
+) -> None:
+    server, client = await accepted_pair(nursery)  # in-memory streams
+    assert server.send_many_nowait(["queued"]) is False and server.unsent
+    await server.send_many([])
+    assert await client.get_message() == "queued"
+    assert not server.unsent
+
+
+async def test_send_many_nowait_on_a_closed_connection_raises(nursery: trio.Nursery) -> None:
+    server, client = await tcp_accepted_pair(nursery)
+    await server.aclose(close_timeout_s=0.2)
+    with pytest.raises(ConnectionClosed):
+        server.send_many_nowait(["late"])

@@ -135,6 +135,9 @@ class Session:
         self._downstream_bytes = 0
         self._downstream_limit = self.limits.downstream_buffer_ms * BYTES_PER_MS
         self._inflight_send: trio.CancelScope | None = None
+        self._writer_idle = False  # the client-writer waits for messages (nothing in flight)
+        # Messages the upstream-reader framed but the socket did not take at once (the writer's).
+        self._unflushed: list[tuple[str | bytes, BrowserMessage]] = []
 
     async def run(self) -> SessionEnd:
         """Run the session to its end; return why it ended. The client is closed on return."""
@@ -218,10 +221,15 @@ class Session:
         )
 
     async def _receive_upstream(self, upstream: WebSocket) -> Actions:
-        try:
-            frame = await upstream.receive()
-        except ConnectionClosed as exc:
-            raise closed_error(exc) from None
+        frame = upstream.receive_nowait()
+        if frame is None:
+            # Everything the last socket read brought is handled: its browser messages go out
+            # together, before the upstream-reader waits for more.
+            self._write_through()
+            try:
+                frame = await upstream.receive()
+            except ConnectionClosed as exc:
+                raise closed_error(exc) from None
         self.stats.upstream_in_bytes += len(frame)
         self.stats.upstream_in_frames += 1
         return self.translator.upstream_frame(frame, trio.current_time())
@@ -231,7 +239,7 @@ class Session:
             # Through the pump, so replies stay in order with the browser's own items.
             await self._to_pump(realtime.encode_event(event))
         for message in actions.to_client:
-            self._queue_downstream(message)
+            self._queue_downstream(message, wake_writer=False)  # see _receive_upstream
         for observation in actions.observations:
             self._observe(observation)
         if actions.end is not None:
@@ -372,7 +380,7 @@ class Session:
                 raise ClientGone() from None
         raise IdleTimeout(f"no message from the client for {self.limits.idle_timeout_s:g} s")
 
-    def _queue_downstream(self, message: BrowserMessage) -> None:
+    def _queue_downstream(self, message: BrowserMessage, *, wake_writer: bool = True) -> None:
         data = message.encode()
         if self._downstream_bytes + len(data) > self._downstream_limit:
             raise SlowClient(
@@ -381,32 +389,74 @@ class Session:
             )
         self._downstream_bytes += len(data)
         self._downstream.append((data, message))
-        self._downstream_queued.set()
+        if wake_writer:
+            self._downstream_queued.set()
+
+    def _write_through(self) -> None:
+        """The upstream-reader's shortcut, once per upstream read: while the writer is idle,
+        send what is queued now if the browser's socket takes it at once, sparing the writer a
+        wake-up (a task switch per upstream read: most of what the relay adds to a text turn).
+        Whatever does not go at once is the writer's, as is all waiting: the upstream-reader
+        never waits for the browser."""
+        if not self._downstream:
+            return
+        if not self._writer_idle or self._unflushed:
+            self._downstream_queued.set()
+            return
+        batch = self._downstream_batch()
+        try:
+            sent = self.client.send_many_nowait([data for data, _ in batch])
+        except ConnectionClosed:
+            raise ClientGone() from None
+        if sent:
+            self._sent_batch(batch)
+        else:
+            self._unflushed = batch  # framed, partly written: the writer finishes it
+        if self._downstream or self._unflushed:
+            self._downstream_queued.set()
 
     async def _client_writer(self) -> None:
         while True:
-            if not self._downstream:
+            if not self._downstream and not self._unflushed:
                 self._downstream_queued = trio.Event()
-                await self._downstream_queued.wait()
+                self._writer_idle = True
+                try:
+                    await self._downstream_queued.wait()
+                finally:
+                    self._writer_idle = False
                 continue
-            batch = [self._next_downstream()]
-            size = len(batch[0][0])
-            while self._downstream and size < WRITE_BATCH_BYTES:
-                batch.append(self._next_downstream())
-                size += len(batch[-1][0])
+            # What the upstream-reader framed but could not write goes first (and is all of
+            # this write: send_many([]) writes what is left unsent); else the next batch.
+            batch, self._unflushed = self._unflushed, []
+            messages: list[str | bytes] = []
+            if not batch:
+                batch = self._downstream_batch()
+                messages = [data for data, _ in batch]
             with trio.CancelScope(shield=True) as scope:
                 self._inflight_send = scope
                 try:
-                    await self.client.send_many([data for data, _ in batch])
+                    await self.client.send_many(messages)
                 except ConnectionClosed:
                     raise ClientGone() from None
                 finally:
                     self._inflight_send = None
             if scope.cancelled_caught:  # cut mid-write (the WebSocket knows it is broken)
                 raise ClientGone()
-            for data, message in batch:
-                self._downstream_bytes -= len(data)
-                self._sent_to_client(message, len(data))
+            self._sent_batch(batch)
+
+    def _downstream_batch(self) -> list[tuple[str | bytes, BrowserMessage]]:
+        """Queued messages for one socket write (audio merged), up to WRITE_BATCH_BYTES."""
+        batch = [self._next_downstream()]
+        size = len(batch[0][0])
+        while self._downstream and size < WRITE_BATCH_BYTES:
+            batch.append(self._next_downstream())
+            size += len(batch[-1][0])
+        return batch
+
+    def _sent_batch(self, batch: list[tuple[str | bytes, BrowserMessage]]) -> None:
+        for data, message in batch:
+            self._downstream_bytes -= len(data)
+            self._sent_to_client(message, len(data))
 
     def _next_downstream(self) -> tuple[str | bytes, BrowserMessage]:
         """The next message for the browser; assistant audio queued back to back (the upstream
@@ -430,11 +480,15 @@ class Session:
 
     async def _close_client(self, end: SessionEnd) -> None:
         with trio.CancelScope(shield=True), trio.move_on_after(self.limits.close_timeout_s):
-            if self.client.open and end.error_code is not None and not isinstance(end, ClientGone):
-                upstream_code = getattr(end, "upstream_code", None)
-                error = ErrorMessage(end.error_code, end.message, upstream_code=upstream_code)
+            if self.client.open and not isinstance(end, ClientGone):
+                # What is still queued goes first (not to a client that stopped reading).
+                messages = [] if isinstance(end, SlowClient) else [d for d, _ in self._downstream]
+                if end.error_code is not None:
+                    upstream_code = getattr(end, "upstream_code", None)
+                    error = ErrorMessage(end.error_code, end.message, upstream_code=upstream_code)
+                    messages.append(error.encode())
                 try:
-                    await self.client.send(error.encode())
+                    await self.client.send_many(messages)
                 except ConnectionClosed:
                     pass
         with trio.CancelScope(shield=True):

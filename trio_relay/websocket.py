@@ -87,6 +87,8 @@ class WebSocket:
         self._send_lock = trio.Lock()
         self._receiving = False
         self._broken = False  # a write was interrupted: the stream may hold half a frame
+        self._unsent = b""  # framed, not written yet (see _take_writes)
+        self._eof_unsent = False
 
     @property
     def subprotocol(self) -> str | None:
@@ -139,9 +141,37 @@ class WebSocket:
     async def send_many(
         self, messages: Iterable[str | bytes], *, timeout_s: float = math.inf
     ) -> None:
-        """Send messages in order, with one socket write for all of them. Yields only when the
-        socket cannot take them at once; if it has not within ``timeout_s``, raises
+        """Send messages in order, with one socket write for all of them (and, first, whatever
+        :meth:`send_many_nowait` left unsent: ``send_many([])`` writes just that). Yields only
+        when the socket cannot take it all at once; if it has not within ``timeout_s``, raises
         ``trio.TooSlowError`` and the connection is broken (it may hold half a frame)."""
+        self._frame(messages)
+        await self._write_pending(timeout_s)
+
+    def send_many_nowait(self, messages: Iterable[str | bytes]) -> bool:
+        """Send messages in order without waiting or yielding; True when the socket took them
+        all at once. Otherwise (the socket is full, another task is writing, or the stream
+        cannot be written without waiting) the rest stays queued here, ahead of anything sent
+        later, and :attr:`unsent` is true until a :meth:`send_many` writes it."""
+        self._frame(messages)
+        self._take_writes()
+        if self._send_lock.locked() or self._eof_unsent or self._broken:
+            return False
+        try:
+            sent = self.transport.send_nowait(memoryview(self._unsent))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._broken = True
+            raise self._closed() from None
+        if sent:
+            self._unsent = self._unsent[sent:]
+        return not self._unsent
+
+    @property
+    def unsent(self) -> bool:
+        """Bytes queued by :meth:`send_many_nowait` that the socket has not taken yet."""
+        return bool(self._unsent) or self._eof_unsent
+
+    def _frame(self, messages: Iterable[str | bytes]) -> None:
         if not self.open:
             raise self._closed()
         for message in messages:
@@ -149,7 +179,6 @@ class WebSocket:
                 self.protocol.send_text(message.encode())
             else:
                 self.protocol.send_binary(message)
-        await self._write_pending(timeout_s)
 
     async def aclose(
         self, code: int = 1000, reason: str = "", *, close_timeout_s: float = 2.0
@@ -228,9 +257,20 @@ class WebSocket:
         if waited.cancelled_caught:
             raise trio.TooSlowError(f"the peer took no data for {timeout_s:g} s")
 
-    async def _write_pending(self, timeout_s: float = math.inf) -> None:
+    def _take_writes(self) -> None:
+        """Queue the protocol's outgoing bytes behind those not written yet. Everything to be
+        written passes through this queue, in the order it was framed; whoever holds the send
+        lock writes all of it."""
         writes = self.protocol.data_to_send()
-        if not writes:
+        if writes and writes[-1] == b"":  # the protocol's end of stream, after its last bytes
+            self._eof_unsent = True
+            writes.pop()
+        if writes:
+            self._unsent += b"".join(writes)
+
+    async def _write_pending(self, timeout_s: float = math.inf) -> None:
+        self._take_writes()
+        if not self.unsent:
             return
         try:
             self._send_lock.acquire_nowait()
@@ -239,13 +279,15 @@ class WebSocket:
         try:
             if self._broken:
                 return
-            data = memoryview(b"".join(writes))
+            data = memoryview(self._unsent)
+            eof = self._eof_unsent
+            self._unsent, self._eof_unsent = b"", False
             try:
                 sent = self.transport.send_nowait(data)
                 if sent < len(data):
                     await self._send_rest(data[sent:], timeout_s)
-                if writes[-1] == b"":
-                    await self.transport.send_eof()  # the protocol's end of stream
+                if eof:
+                    await self.transport.send_eof()
             except BaseException:
                 self._broken = True  # cancelled or failed mid-write: no more frames on it
                 raise
