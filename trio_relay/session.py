@@ -18,12 +18,15 @@ the hand-off to the pump do not yield again (:meth:`WebSocket.receive_ready`, ``
 
 The session body connects upstream and sends ``session.update`` while the client-reader already
 runs (so a browser that leaves during the upstream handshake is noticed at once); ``connected``
-goes out after ``session.updated``. The client-writer is the only task that writes to the
-browser: a browser that stops reading fills its byte-bounded buffer and the session ends with
-``slow_client`` instead of the relay buffering without bound or stalling the upstream.
+goes out after ``session.updated``. The client-writer is the only task that waits on the
+browser's socket: a browser that stops reading fills its byte-bounded buffer and the session
+ends with ``slow_client`` instead of the relay buffering without bound or stalling the upstream.
+(While the writer is idle, the upstream-reader sends what one upstream read brought itself if
+the socket takes it at once, sparing the writer a wake-up; see :meth:`Session._write_through`.)
 
 Whichever task ends first records why in :attr:`Session.end` and cancels the nursery; then the
-browser gets an ``error`` (where there is something to say) and a close code, and the upstream
+browser gets what is still queued for it (unless it stopped reading), an ``error`` (where there
+is something to say) and a close code, and the upstream
 socket is closed by :func:`open_upstream`'s exit (shielded, so a cancelled session still
 completes the upstream close handshake). Every wait on a peer is bounded.
 """
