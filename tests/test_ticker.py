@@ -9,8 +9,8 @@ import trio.testing
 from trio_relay.ticker import Ticker
 
 
-async def started(nursery: trio.Nursery, tick_s: float = 0.01) -> Ticker:
-    ticker = Ticker(tick_s)
+async def started(nursery: trio.Nursery, tick_s: float = 0.01, batch_from: int = 1) -> Ticker:
+    ticker = Ticker(tick_s, batch_from=batch_from)
     await nursery.start(ticker.run)
     assert ticker.running
     return ticker
@@ -115,3 +115,26 @@ async def test_stopping_the_ticker_wakes_its_sleepers_rather_than_leave_them_beh
     assert not ticker.running
     await ticker.sleep_until(2.5)  # from now on: trio.sleep_until
     assert trio.current_time() == pytest.approx(2.5)
+
+
+async def test_with_few_sleepers_each_sleeps_on_its_own_exact_timer(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    ticker = await started(nursery, batch_from=3)
+    woke: list[tuple[str, float]] = []
+
+    async def sleeper(name: str, deadline: float) -> None:
+        await ticker.sleep_until(deadline)
+        woke.append((name, trio.current_time()))
+
+    async with trio.open_nursery() as sleepers:
+        sleepers.start_soon(sleeper, "first", 0.101)  # one asleep: its own timer
+        await trio.testing.wait_all_tasks_blocked()
+        sleepers.start_soon(sleeper, "second", 0.102)  # two: still its own
+        await trio.testing.wait_all_tasks_blocked()
+        sleepers.start_soon(sleeper, "third", 0.103)  # three: the shared tick
+    assert sorted(woke) == [
+        ("first", pytest.approx(0.101)),
+        ("second", pytest.approx(0.102)),
+        ("third", pytest.approx(0.11)),
+    ]
