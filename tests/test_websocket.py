@@ -14,7 +14,7 @@ from harness import read_head, tcp_accepted_pair
 from trio_websocket import ConnectionClosed as PeerClosed
 from trio_websocket import WebSocketConnection, wrap_client_stream, wrap_server_stream
 from websockets.client import ClientProtocol
-from websockets.frames import Frame
+from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
 from trio_relay.websocket import (
@@ -456,3 +456,16 @@ async def test_send_many_nowait_on_a_closed_connection_raises(nursery: trio.Nurs
     await server.aclose(close_timeout_s=0.2)
     with pytest.raises(ConnectionClosed):
         server.send_many_nowait(["late"])
+
+
+async def test_frames_sent_in_the_same_write_as_the_request_head_are_received() -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    peer = ClientProtocol(parse_uri("ws://relay/realtime"))
+    peer.send_request(peer.connect())
+    request = b"".join(peer.data_to_send())
+    frame = Frame(Opcode.TEXT, b"eager").serialize(mask=True, extensions=[])
+    await client_stream.send_all(request + frame)  # one write: no waiting for the 101
+    head = await server_stream.receive_some()
+    server = await accept(server_stream, head, max_message_bytes=1024, subprotocol=None)
+    assert server is not None
+    assert server.receive_nowait() == "eager"

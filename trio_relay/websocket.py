@@ -322,7 +322,8 @@ async def accept(
     if "Server" in response.headers:
         del response.headers["Server"]
     protocol.send_response(response)
-    for event in protocol.events_received():  # frames sent right behind the request head
+    # Frames sent right behind the request head: parsed along with it, or once accepted.
+    for event in [*events[1:], *protocol.events_received()]:
         if isinstance(event, Frame):
             websocket._assemble(event)
     await websocket._write_pending()
