@@ -27,6 +27,8 @@ PURE = [
 FORBIDDEN = {
     "trio",
     "trio_websocket",
+    "trio_relay",  # the WebSocket layer the server runs on
+    "websockets",
     "wsproto",
     "h11",
     "httpx",
