@@ -77,6 +77,24 @@ class Limits:
     drain_grace_s: float = 10.0
     max_sessions: int = 500
     max_sessions_per_ip: int = 50
+    # --- the edge (plain HTTP and the WebSocket handshake) ---
+    # Open connections that are not (yet) sessions: requests being read or answered, keep-alive.
+    max_connections: int = 1024
+    max_connections_per_ip: int = 64
+    max_request_body_bytes: int = 64 * 1024
+    # A client that takes no bytes of a response or a WebSocket frame for this long is dropped.
+    write_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 5.0
+    max_message_fragments: int = 1024
+    # --- the upstream ---
+    # A turn (or a response in progress) the upstream does not answer for this long.
+    upstream_response_timeout_s: float = 30.0
+    retry_failed_responses: bool = True
+    # --- per-session budgets (a ticket's claims may set them per client) ---
+    max_session_s: float = 3600.0
+    max_user_messages_per_min: int = 30
+    max_user_text_bytes_per_min: int = 64 * 1024
+    max_responses_per_min: int = 30
 
 
 @attrs.frozen
@@ -97,8 +115,17 @@ class Access:
     allowed_origins: tuple[str, ...] = ("loopback",)
     client_auth: ClientAuth = ClientAuth()
     allow_unauthenticated: bool = False
-    # Behind a reverse proxy / ingress, the client address is the last X-Forwarded-For hop.
+    # Behind a reverse proxy / ingress, the client address is the X-Forwarded-For entry
+    # trusted_proxy_hops from the right (1: the one our own ingress appended).
     trust_forwarded_for: bool = False
+    trusted_proxy_hops: int = 1
+    # Tickets (CLIENT_AUTH=ticket): JWTs (HS256) with this audience, at most this lifetime.
+    ticket_audience: str = "trio-relay"
+    ticket_max_lifetime_s: int = 24 * 3600
+    ticket_leeway_s: int = 30
+    ticket_one_time: bool = False
+    # /metrics: a bearer token it requires (None: open), and/or a port of its own.
+    metrics_token: str | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen
@@ -118,6 +145,8 @@ class RelayConfig:
     limits: Limits = Limits()
     access: Access = Access()
     static_dir: str | None = None
+    # Serve /metrics (only) on this port as well, e.g. one the ingress does not expose.
+    metrics_port: int | None = None
 
 
 # --- parsing helpers -------------------------------------------------------------------------
@@ -252,6 +281,22 @@ def _upstream(env: Mapping[str, str], backend: Backend) -> UpstreamTarget | None
     return None
 
 
+def _check_transport_security(env: Mapping[str, str], target: UpstreamTarget | None) -> None:
+    """A credential never crosses a network in clear text, unless the operator says so."""
+    if target is None or _flag(env, "ALLOW_INSECURE_UPSTREAM"):
+        return
+    parts = urlsplit(target.url)
+    if parts.scheme == "ws" and not is_loopback(parts.hostname or ""):
+        variable = (
+            "OPENAI_BASE_URL" if target.backend is Backend.OPENAI else "AZURE_OPENAI_ENDPOINT"
+        )
+        raise ConfigError(
+            variable,
+            f"is a plain http:// or ws:// URL to {parts.hostname}, which would send the "
+            "credential unencrypted: use https://, or set ALLOW_INSECURE_UPSTREAM=1 to allow it",
+        )
+
+
 def _session(env: Mapping[str, str]) -> SessionSettings:
     d = SessionSettings()
     transcription = env.get("TRANSCRIPTION_MODEL")
@@ -305,6 +350,34 @@ def _limits(env: Mapping[str, str]) -> Limits:
         drain_grace_s=_float(env, "DRAIN_GRACE_S", d.drain_grace_s, low=0, high=3600),
         max_sessions=_int(env, "MAX_SESSIONS", d.max_sessions, minimum=1),
         max_sessions_per_ip=_int(env, "MAX_SESSIONS_PER_IP", d.max_sessions_per_ip, minimum=1),
+        max_connections=_int(env, "MAX_CONNECTIONS", d.max_connections, minimum=1),
+        max_connections_per_ip=_int(
+            env, "MAX_CONNECTIONS_PER_IP", d.max_connections_per_ip, minimum=1
+        ),
+        max_request_body_bytes=_int(
+            env, "MAX_REQUEST_BODY_BYTES", d.max_request_body_bytes, minimum=0
+        ),
+        write_timeout_s=_float(env, "WRITE_TIMEOUT_S", d.write_timeout_s, low=0.1, high=3600),
+        keepalive_timeout_s=_float(
+            env, "KEEPALIVE_TIMEOUT_S", d.keepalive_timeout_s, low=0.1, high=3600
+        ),
+        max_message_fragments=_int(
+            env, "MAX_MESSAGE_FRAGMENTS", d.max_message_fragments, minimum=1
+        ),
+        upstream_response_timeout_s=_float(
+            env, "UPSTREAM_RESPONSE_TIMEOUT_S", d.upstream_response_timeout_s, low=0.1, high=3600
+        ),
+        retry_failed_responses=_flag(env, "RETRY_FAILED_RESPONSES", d.retry_failed_responses),
+        max_session_s=_float(env, "MAX_SESSION_S", d.max_session_s, low=1, high=7 * 86400),
+        max_user_messages_per_min=_int(
+            env, "MAX_USER_MESSAGES_PER_MIN", d.max_user_messages_per_min, minimum=1
+        ),
+        max_user_text_bytes_per_min=_int(
+            env, "MAX_USER_TEXT_BYTES_PER_MIN", d.max_user_text_bytes_per_min, minimum=1
+        ),
+        max_responses_per_min=_int(
+            env, "MAX_RESPONSES_PER_MIN", d.max_responses_per_min, minimum=1
+        ),
     )
 
 
@@ -360,17 +433,28 @@ def _access(env: Mapping[str, str], host: str) -> Access:
                 "entries are origins like https://app.example.com, 'loopback' or '*'; "
                 f"got {origin!r}",
             )
+    d = Access()
     return Access(
         allowed_origins=origins or Access().allowed_origins,
         client_auth=ClientAuth(mode, tokens, secret),
         allow_unauthenticated=forced,
         trust_forwarded_for=_flag(env, "TRUST_X_FORWARDED_FOR"),
+        trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", d.trusted_proxy_hops, minimum=1),
+        ticket_audience=_str(env, "TICKET_AUDIENCE", d.ticket_audience).strip(),
+        ticket_max_lifetime_s=_int(
+            env, "TICKET_MAX_LIFETIME_S", d.ticket_max_lifetime_s, minimum=1
+        ),
+        ticket_leeway_s=_int(env, "TICKET_LEEWAY_S", d.ticket_leeway_s, minimum=0),
+        ticket_one_time=_flag(env, "TICKET_ONE_TIME"),
+        metrics_token=env.get("METRICS_TOKEN", "").strip() or None,
     )
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
+def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no"):
+    if raw == "":
+        return default
+    if raw in ("0", "false", "no"):
         return False
     if raw in ("1", "true", "yes"):
         return True
@@ -407,6 +491,11 @@ def load_config(
     )
     if resolved_workers < 1:
         raise ConfigError("--workers", f"must be at least 1, got {resolved_workers}")
+    upstream = _upstream(env, backend)
+    _check_transport_security(env, upstream)
+    metrics_port = _int(env, "METRICS_PORT", -1, minimum=0) if env.get("METRICS_PORT") else None
+    if metrics_port is not None and metrics_port > 65535:
+        raise ConfigError("METRICS_PORT", f"must be between 0 and 65535, got {metrics_port}")
     return RelayConfig(
         host=resolved_host,
         port=resolved_port,
@@ -414,9 +503,10 @@ def load_config(
         log_level=log_level,
         backend=backend,
         backend_was_inferred=inferred,
-        upstream=_upstream(env, backend),
+        upstream=upstream,
         session=_session(env),
         limits=_limits(env),
         access=_access(env, resolved_host),
         static_dir=env.get("STATIC_DIR", "").strip() or DEFAULT_STATIC_DIR,
+        metrics_port=metrics_port,
     )

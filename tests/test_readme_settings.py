@@ -1,0 +1,41 @@
+"""The README's settings tables and the configuration's defaults are one truth."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import attrs
+
+from trio_relay.config import Limits
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_defaults() -> dict[str, str]:
+    """``VARIABLE -> default`` from every table row whose cells hold them in backticks."""
+    found: dict[str, str] = {}
+    for line in README.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for name_cell, default_cell in zip(cells, cells[1:], strict=False):
+            name = re.fullmatch(r"`([A-Z][A-Z0-9_]+)`", name_cell)
+            default = re.fullmatch(r"`([^`]*)`", default_cell)
+            if name and default:
+                found[name.group(1)] = default.group(1)
+    return found
+
+
+def documented(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def test_every_limit_is_in_the_readme_with_its_default() -> None:
+    table = readme_defaults()
+    for field in attrs.fields(Limits):
+        variable = field.name.upper()
+        assert variable in table, f"README lists no {variable}"
+        assert table[variable] == documented(field.default), variable
