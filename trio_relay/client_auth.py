@@ -23,6 +23,7 @@ import binascii
 import hashlib
 import heapq
 import hmac
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from types import MappingProxyType
@@ -117,7 +118,7 @@ def mint_ticket(
     subject: str,
     expires_at: int,
     *,
-    issued_at: int,
+    issued_at: int | None = None,
     audience: str = DEFAULT_AUDIENCE,
     jti: str | None = None,
     claims: Mapping[str, Any] | None = None,
@@ -132,7 +133,7 @@ def mint_ticket(
         **extra,
         "sub": subject,
         "aud": audience,
-        "iat": issued_at,
+        "iat": int(time.time()) if issued_at is None else issued_at,
         "exp": expires_at,
     }
     if jti is not None:
