@@ -29,8 +29,10 @@ KEY = "sk-proj-registered-SECRET-0123456789"
 def test_a_registered_secret_is_redacted_wherever_it_appears() -> None:
     redactor = Redactor()
     redactor.register(KEY, b"ticket-secret-bytes-0123456789abcdef")
-    text = f"the key {KEY}, quoted: '{KEY}', url-encoded: ticket-secret-bytes-0123456789abcdef"
-    assert redactor(text) == (f"the key {REDACTED}, quoted: '{REDACTED}', url-encoded: {REDACTED}")
+    text = f"the key {KEY}, quoted: '{KEY}', as bytes: ticket-secret-bytes-0123456789abcdef"
+    assert redactor(text) == f"the key {REDACTED}, quoted: '{REDACTED}', as bytes: {REDACTED}"
+    redactor.register("key/with+special=chars")
+    assert redactor("?x=key%2Fwith%2Bspecial%3Dchars") == f"?x={REDACTED}"
 
 
 def test_a_secret_containing_another_is_redacted_whole() -> None:
