@@ -14,7 +14,7 @@ import pytest
 import trio
 from harness import is_control, open_browser
 
-from trio_relay.client_auth import TicketRules
+from trio_relay.client_auth import TicketRules, verify_ticket
 
 CLEAN_ENV = {
     k: v
@@ -64,8 +64,6 @@ def test_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
 
 
 def test_ticket_command_mints_a_verifiable_ticket(tmp_path: Path) -> None:
-    from trio_relay.client_auth import verify_ticket
-
     secret = "k" * 40
     result = run_cli(
         ["ticket", "--sub", "alice", "--ttl", "60"], {"TICKET_SECRET": secret}, tmp_path
@@ -83,8 +81,6 @@ def test_ticket_command_adds_budget_claims_and_refuses_a_lifetime_over_the_maxim
     tmp_path: Path,
 ) -> None:
     import time
-
-    from trio_relay.client_auth import verify_ticket
 
     env = {"TICKET_SECRET": "k" * 40, "TICKET_AUDIENCE": "voice-app"}
     minted = run_cli(
