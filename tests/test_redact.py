@@ -81,6 +81,13 @@ def test_browser_text_is_capped_printable_and_valid_utf8() -> None:
     json.dumps(for_browser("\udfff" * 5), ensure_ascii=False).encode("utf-8")
 
 
+def test_megabytes_of_upstream_text_are_cut_without_leaving_half_a_secret() -> None:
+    register(KEY)
+    for huge in (KEY * 100_000, ("word " * 959) + "w" + KEY * 1000, "x" * 10**7):
+        safe = for_browser(huge)
+        assert len(safe) <= BROWSER_TEXT_MAX_CHARS and KEY[:12] not in safe
+
+
 @given(st.text())
 def test_browser_text_never_holds_a_registered_secret_and_always_encodes(text: str) -> None:
     register(KEY)

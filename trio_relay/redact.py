@@ -32,6 +32,8 @@ ROTATING_SECRETS = 8
 BROWSER_TEXT_MAX_CHARS = 300
 CODE_MAX_CHARS = 64
 LOG_TEXT_MAX_CHARS = 2000
+# Longer input is cut to this many times the output limit before it is looked at (bounded work).
+PRECUT_FACTOR = 16
 
 # Credential-shaped text, redacted whoever it belongs to. Group 1 (where present) is kept.
 _SHAPES = (
@@ -102,15 +104,15 @@ def redact(text: str) -> str:
 
 
 def for_log(text: str, *, max_chars: int = LOG_TEXT_MAX_CHARS) -> str:
-    """Untrusted text for an operator: redacted and capped."""
-    return _cap(redact(_valid_unicode(text)), max_chars)
+    """Untrusted text for an operator: one line (no control characters to forge log lines or
+    move a terminal's cursor), redacted, capped."""
+    return _cap(redact(_printable(_precut(text, max_chars))), max_chars)
 
 
 def for_browser(text: str, *, max_chars: int = BROWSER_TEXT_MAX_CHARS) -> str:
     """Text sent to a browser: redacted, valid UTF-8 (no lone surrogates), no control
     characters, at most ``max_chars`` (cut at a word, marked with '...')."""
-    text = "".join(c if c.isprintable() else " " for c in _valid_unicode(text))
-    return _cap(redact(text), max_chars)
+    return _cap(redact(_printable(_precut(text, max_chars))), max_chars)
 
 
 def code_for_browser(code: str | None) -> str | None:
@@ -118,10 +120,21 @@ def code_for_browser(code: str | None) -> str | None:
     return for_browser(code, max_chars=CODE_MAX_CHARS) if code else None
 
 
-def _valid_unicode(text: str) -> str:
+def _precut(text: str, max_chars: int) -> str:
+    """An upstream may send megabytes of text: keep only a generous head to work on, ending at
+    a whole word (a secret is one word: cut through, its head would no longer match)."""
+    if len(text) <= PRECUT_FACTOR * max_chars:
+        return text
+    head = text[: PRECUT_FACTOR * max_chars]
+    end = max(head.rfind(c) for c in " \t\r\n")
+    return (head[:end] if end > 0 else "") + " ..."
+
+
+def _printable(text: str) -> str:
     # A JSON "\ud800" escape from an upstream decodes to a lone surrogate, which cannot be
     # encoded as UTF-8 and would fail the frame that carries it.
-    return text.encode("utf-8", "replace").decode("utf-8")
+    valid = text.encode("utf-8", "replace").decode("utf-8")
+    return "".join(c if c.isprintable() else " " for c in valid)
 
 
 def _cap(text: str, max_chars: int) -> str:
