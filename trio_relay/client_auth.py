@@ -83,7 +83,9 @@ class ClientIdentity:
     verified ticket's claims (empty for tokens and anonymous clients)."""
 
     name: str
-    claims: Mapping[str, Any] = attrs.field(factory=dict, converter=_read_only, repr=False)
+    claims: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=_read_only, repr=False, hash=False
+    )
 
 
 ANONYMOUS = ClientIdentity("anonymous")
