@@ -16,9 +16,16 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import h11
+import structlog
 import trio
 
-from .client_auth import AuthFailed, chosen_subprotocol, find_credential, origin_allowed
+from .client_auth import (
+    AuthFailed,
+    ClientIdentity,
+    chosen_subprotocol,
+    find_credential,
+    origin_allowed,
+)
 from .config import RelayConfig, UpstreamTarget, fake_target
 from .credentials import EntraTokenSource
 from .errors import ServerShuttingDown, SlowClient, UpstreamUnavailable
@@ -26,6 +33,7 @@ from .http import REALTIME_PATH, Response, StaticFiles, route, text
 from .limits import SessionSlots
 from .log import get_logger
 from .metrics import RelayMetrics
+from .redact import register_config
 from .session import Session
 from .ticker import Ticker
 from .websocket import accept
@@ -91,15 +99,15 @@ class Relay:
             upgrade = _is_websocket_upgrade(request)
             if upgrade and path == REALTIME_PATH:
                 ip = self._client_ip(stream, request)
-                refusal = self._admission(request, target, ip)
-                if refusal is not None:
-                    reason, response = refusal
+                admitted = self._admission(request, target, ip)
+                if not isinstance(admitted, ClientIdentity):
+                    reason, response = admitted
                     self.metrics.rejections.labels(reason).inc()
                     await _send_response(stream, conn, response, keep_alive=False, head_only=False)
                     return
                 self.slots.take(ip)
                 try:
-                    await self._serve_websocket(stream, bytes(raw), request)
+                    await self._serve_websocket(stream, bytes(raw), request, admitted)
                 finally:
                     self.slots.give_back(ip)
                 return
@@ -148,12 +156,19 @@ class Relay:
                 with trio.fail_after(READINESS_TOKEN_TIMEOUT_S):
                     await self.tokens.token()
             except (UpstreamUnavailable, trio.TooSlowError) as exc:
-                reason = exc.message if isinstance(exc, UpstreamUnavailable) else "timed out"
+                reason = (
+                    exc.detail or exc.message
+                    if isinstance(exc, UpstreamUnavailable)
+                    else "timed out"
+                )
                 return text(503, f"upstream credentials unavailable: {reason}")
         return text(200, "ready")
 
-    def _admission(self, request: h11.Request, target: str, ip: str) -> tuple[str, Response] | None:
-        """Why this upgrade must be refused (before accept, before any upstream), or None."""
+    def _admission(
+        self, request: h11.Request, target: str, ip: str
+    ) -> tuple[str, Response] | ClientIdentity:
+        """Why this upgrade must be refused (before accept, before any upstream), or who the
+        client is (its verified ticket claims included)."""
         access = self.config.access
         if not self.ready:
             return "draining", text(503, "the relay is shutting down; retry shortly", retry_after=5)
@@ -174,12 +189,12 @@ class Relay:
             )
         refusal = self.slots.refusal(ip)
         if refusal is not None:
-            log.warning("refused a WebSocket: at capacity", ip=ip, client=who, reason=refusal)
+            log.warning("refused a WebSocket: at capacity", ip=ip, client=who.name, reason=refusal)
             return "capacity", text(503, refusal, retry_after=5)
-        return None
+        return who
 
     async def _serve_websocket(
-        self, stream: trio.abc.Stream, head: bytes, request: h11.Request
+        self, stream: trio.abc.Stream, head: bytes, request: h11.Request, who: ClientIdentity
     ) -> None:
         client = await accept(
             stream,
@@ -189,6 +204,7 @@ class Relay:
         )
         if client is None:
             return  # not a valid WebSocket handshake: websockets answered 400
+        structlog.contextvars.bind_contextvars(client=who.name)  # on the session's log lines
         session = Session(
             client, self.config, self.target, self.tokens, self.metrics, ticker=self.ticker
         )
@@ -330,6 +346,7 @@ async def serve_relay(
     tokens = (
         EntraTokenSource() if config.upstream is not None and config.upstream.use_entra_id else None
     )
+    register_config(config)  # its secrets never reach a log or a browser (trio_relay.redact)
     async with open_upstream_target(config) as target:
         relay = Relay(config, target, tokens)
         relay.task = trio.lowlevel.current_task()
