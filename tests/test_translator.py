@@ -22,6 +22,8 @@ from trio_relay.config import Dialect, SessionSettings
 from trio_relay.errors import SessionExpired, UpstreamFailed
 from trio_relay.translator import Translator
 
+NOW = 100.0  # the session's clock, where a test does not care
+
 
 def connected(dialect: Dialect = Dialect.GA) -> Translator:
     translator = Translator(SessionSettings(greeting="hello"), dialect)
@@ -52,7 +54,7 @@ def test_connected_is_sent_once_after_session_updated() -> None:
 
 def test_user_message_creates_item_then_response() -> None:
     translator = connected()
-    events = translator.user_message(UserMessage("hi there"))
+    events = translator.user_message(UserMessage("hi there"), NOW).to_upstream
     assert [e["type"] for e in events] == ["conversation.item.create", "response.create"]
     assert events[0]["item"]["content"] == [{"type": "input_text", "text": "hi there"}]
     assert translator.response_active
@@ -60,9 +62,9 @@ def test_user_message_creates_item_then_response() -> None:
 
 def test_response_create_waits_for_the_active_response_to_finish() -> None:
     translator = connected()
-    translator.user_message(UserMessage("one"))
+    translator.user_message(UserMessage("one"), NOW)
     translator.upstream_event({"type": "response.created", "response": {}})
-    second = translator.user_message(UserMessage("two"))
+    second = translator.user_message(UserMessage("two"), NOW).to_upstream
     assert [e["type"] for e in second] == ["conversation.item.create"]
     done = translator.upstream_event({"type": "response.done", "response": {}})
     assert [e["type"] for e in done.to_upstream] == ["response.create"]
@@ -72,14 +74,14 @@ def test_response_create_waits_for_the_active_response_to_finish() -> None:
 def test_a_response_started_by_server_vad_also_defers_response_create() -> None:
     translator = connected()
     translator.upstream_event({"type": "response.created", "response": {}})
-    events = translator.user_message(UserMessage("typed during a spoken answer"))
+    events = translator.user_message(UserMessage("typed during a spoken answer"), NOW).to_upstream
     assert [e["type"] for e in events] == ["conversation.item.create"]
     assert translator.response_create_queued
 
 
 def test_active_response_error_for_our_create_is_retried_after_done_not_shown() -> None:
     translator = connected()
-    create = translator.user_message(UserMessage("one"))[1]
+    create = translator.user_message(UserMessage("one"), NOW).to_upstream[1]
     error = {
         "type": "error",
         "error": {
@@ -96,7 +98,7 @@ def test_active_response_error_for_our_create_is_retried_after_done_not_shown() 
 
 def test_a_failed_response_create_does_not_block_later_turns() -> None:
     translator = connected()
-    create = translator.user_message(UserMessage("one"))[1]
+    create = translator.user_message(UserMessage("one"), NOW).to_upstream[1]
     actions = translator.upstream_event(
         {
             "type": "error",
@@ -107,7 +109,7 @@ def test_a_failed_response_create_does_not_block_later_turns() -> None:
         ErrorMessage("upstream_error", "bad", upstream_code="invalid_value")
     ]
     assert not translator.response_active
-    again = translator.user_message(UserMessage("two"))
+    again = translator.user_message(UserMessage("two"), NOW).to_upstream
     assert [e["type"] for e in again] == ["conversation.item.create", "response.create"]
 
 
