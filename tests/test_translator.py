@@ -18,9 +18,9 @@ from trio_relay.browser import (
     Transcription,
     UserMessage,
 )
-from trio_relay.config import Dialect, SessionSettings
+from trio_relay.config import Dialect, Limits, SessionSettings
 from trio_relay.errors import SessionExpired, UpstreamFailed
-from trio_relay.translator import Translator
+from trio_relay.translator import Actions, RateLimited, ResponseFinished, Translator
 
 NOW = 100.0  # the session's clock, where a test does not care
 
@@ -290,3 +290,269 @@ def test_malformed_known_event_ends_the_session_instead_of_crashing() -> None:
         {"type": "response.output_audio.delta", "item_id": "a", "delta": "!!"}
     )
     assert isinstance(actions.end, UpstreamFailed)
+
+
+# --- responses that end badly, the response timeout, the budgets -------------------------------
+
+
+def translator_with(**limits: Any) -> Translator:
+    translator = Translator(SessionSettings(), Dialect.GA, limits=Limits(**limits))
+    translator.upstream_event({"type": "session.updated"})
+    return translator
+
+
+def created(response_id: str) -> dict[str, Any]:
+    return {"type": "response.created", "response": {"id": response_id, "status": "in_progress"}}
+
+
+def done(response_id: str, status: str = "completed", **details: Any) -> dict[str, Any]:
+    status_details = {"type": status, **details} if details else None
+    response = {"id": response_id, "status": status, "status_details": status_details}
+    return {"type": "response.done", "response": response}
+
+
+def server_error(message: str = "The server had an error while processing your request.") -> Any:
+    return {"type": "server_error", "code": None, "message": message}
+
+
+def text_delta(response_id: str, piece: str = "Hi") -> dict[str, Any]:
+    return {
+        "type": "response.output_text.delta",
+        "response_id": response_id,
+        "item_id": f"item_{response_id}",
+        "content_index": 0,
+        "delta": piece,
+    }
+
+
+def errors(actions: Actions) -> list[ErrorMessage]:
+    return [m for m in actions.to_client if isinstance(m, ErrorMessage)]
+
+
+def upstream_types(actions: Actions) -> list[str]:
+    return [e["type"] for e in actions.to_upstream]
+
+
+def test_a_server_error_failure_is_retried_once_and_the_browser_hears_nothing() -> None:
+    translator = connected()
+    translator.user_message(UserMessage("hello"), NOW)
+    translator.upstream_event(created("r1"), NOW)
+    actions = translator.upstream_event(done("r1", "failed", error=server_error()), NOW)
+    assert actions.to_client == []
+    assert upstream_types(actions) == ["response.create"]
+    assert ResponseFinished("failed") in actions.observations
+    translator.upstream_event(created("r2"), NOW)
+    assert translator.upstream_event(done("r2"), NOW).to_client == []
+
+
+def test_a_failed_retry_reaches_the_browser_with_the_upstreams_reason_and_code() -> None:
+    translator = connected()
+    translator.user_message(UserMessage("hello"), NOW)
+    translator.upstream_event(created("r1"), NOW)
+    translator.upstream_event(done("r1", "failed", error=server_error()), NOW)
+    translator.upstream_event(created("r2"), NOW)
+    error = {"type": "server_error", "code": "engine_overloaded", "message": "Overloaded."}
+    actions = translator.upstream_event(done("r2", "failed", error=error), NOW)
+    assert errors(actions) == [
+        ErrorMessage(
+            "response_failed",
+            "the answer failed upstream: Overloaded. (engine_overloaded)",
+            upstream_code="engine_overloaded",
+        )
+    ]
+    assert actions.to_upstream == [] and not translator.response_active
+    assert ResponseFinished("failed") in actions.observations
+    # The session goes on: the next turn asks again.
+    again = translator.user_message(UserMessage("again"), NOW)
+    assert upstream_types(again) == ["conversation.item.create", "response.create"]
+
+
+def test_a_failure_that_is_not_the_servers_fault_is_reported_not_retried() -> None:
+    translator = connected()
+    translator.upstream_event(created("r1"), NOW)
+    error = {"type": "invalid_request_error", "code": "invalid_value", "message": "Bad audio."}
+    actions = translator.upstream_event(done("r1", "failed", error=error), NOW)
+    assert actions.to_upstream == []
+    assert [(e.code, e.upstream_code) for e in errors(actions)] == [
+        ("response_failed", "invalid_value")
+    ]
+
+
+def test_with_retries_off_a_server_error_failure_is_reported_at_once() -> None:
+    translator = translator_with(retry_failed_responses=False)
+    translator.user_message(UserMessage("hello"), NOW)
+    translator.upstream_event(created("r1"), NOW)
+    actions = translator.upstream_event(done("r1", "failed", error=server_error()), NOW)
+    assert actions.to_upstream == []
+    assert [(e.code, e.upstream_code) for e in errors(actions)] == [
+        ("response_failed", "server_error")
+    ]
+
+
+def test_a_retry_waits_behind_nothing_and_a_queued_turn_shares_it() -> None:
+    translator = connected()
+    translator.user_message(UserMessage("one"), NOW)
+    translator.upstream_event(created("r1"), NOW)
+    translator.user_message(UserMessage("two"), NOW)  # queued behind r1
+    actions = translator.upstream_event(done("r1", "failed", error=server_error()), NOW)
+    assert upstream_types(actions) == ["response.create"]  # one create answers both
+    assert not translator.response_create_queued
+
+
+def test_an_incomplete_response_is_reported_with_its_reason() -> None:
+    translator = connected()
+    translator.upstream_event(created("r1"), NOW)
+    translator.upstream_event(text_delta("r1"), NOW)
+    actions = translator.upstream_event(done("r1", "incomplete", reason="max_output_tokens"), NOW)
+    assert actions.to_client[0] == TextDone("item_r1-0")
+    assert errors(actions) == [
+        ErrorMessage(
+            "response_incomplete",
+            "the answer was cut short upstream: max_output_tokens",
+            upstream_code="max_output_tokens",
+        )
+    ]
+    assert ResponseFinished("incomplete") in actions.observations
+
+
+def test_a_cancelled_response_is_reported_unless_the_user_barged_in() -> None:
+    translator = connected()
+    translator.upstream_event(created("r1"), NOW)
+    actions = translator.upstream_event(done("r1", "cancelled"), NOW)
+    assert [e.code for e in errors(actions)] == ["response_cancelled"]
+
+    translator.upstream_event(created("r2"), NOW)
+    translator.upstream_event({"type": "input_audio_buffer.speech_started", "item_id": "u1"})
+    assert errors(translator.upstream_event(done("r2", "cancelled"), NOW)) == []
+
+    translator.upstream_event(created("r3"), NOW)
+    barge_in = done("r3", "cancelled", reason="turn_detected")
+    assert errors(translator.upstream_event(barge_in, NOW)) == []
+
+
+def test_upstream_text_in_a_failure_is_length_capped() -> None:
+    translator = translator_with(retry_failed_responses=False)
+    translator.upstream_event(created("r1"), NOW)
+    error = {"type": "server_error", "code": "x" * 500, "message": "word " * 400}
+    (message,) = errors(translator.upstream_event(done("r1", "failed", error=error), NOW))
+    assert len(message.message) <= 300 and message.message.endswith("...")
+    assert message.upstream_code is not None and len(message.upstream_code) <= 64
+
+
+def test_a_turn_never_answered_times_out_and_the_next_turn_works() -> None:
+    translator = translator_with(upstream_response_timeout_s=5.0)
+    assert translator.response_deadline is None
+    translator.user_message(UserMessage("hello"), now=10.0)
+    assert translator.response_deadline == 15.0
+    assert translator.timed_out(14.9).to_client == []  # not yet
+    translator.upstream_event({"type": "rate_limits.updated", "rate_limits": []}, now=12.0)
+    assert translator.response_deadline == 15.0  # only the response itself counts
+    actions = translator.timed_out(15.0)
+    assert [e.code for e in errors(actions)] == ["response_timeout"]
+    assert "5 s" in errors(actions)[0].message
+    assert actions.to_upstream == []  # nothing was created: nothing to cancel
+    assert ResponseFinished("timed_out") in actions.observations
+    assert not translator.response_active and translator.response_deadline is None
+    again = translator.user_message(UserMessage("anyone there?"), now=20.0)
+    assert upstream_types(again) == ["conversation.item.create", "response.create"]
+
+
+def test_a_response_that_stalls_is_cancelled_and_its_late_events_are_dropped() -> None:
+    translator = translator_with(upstream_response_timeout_s=5.0)
+    translator.user_message(UserMessage("hello"), now=10.0)
+    translator.upstream_event(created("r1"), now=11.0)
+    translator.upstream_event(text_delta("r1"), now=13.0)
+    assert translator.response_deadline == 18.0  # every event keeps a response alive
+    actions = translator.timed_out(18.0)
+    assert actions.to_client[0] == TextDone("item_r1-0")  # the open stream is closed
+    assert [e.code for e in errors(actions)] == ["response_timeout"]
+    (cancel,) = actions.to_upstream
+    assert cancel["type"] == "response.cancel" and cancel["response_id"] == "r1"
+    # The next turn starts while the stalled response's leftovers trickle in.
+    translator.user_message(UserMessage("again"), now=20.0)
+    translator.upstream_event(created("r2"), now=20.5)
+    assert translator.upstream_event(text_delta("r1", "late"), now=21.0).to_client == []
+    assert translator.upstream_event(text_delta("r2", "new"), now=21.0).to_client == [
+        TextDelta("item_r2-0", "new")
+    ]
+    late_done = translator.upstream_event(done("r1", "cancelled"), now=21.5)
+    assert late_done.to_client == [] and translator.response_active  # r2 goes on, text open
+    cancel_error = {
+        "type": "error",
+        "error": {"code": "response_cancel_not_active", "event_id": cancel["event_id"]},
+    }
+    assert translator.upstream_event(cancel_error, now=21.6).to_client == []
+    assert translator.upstream_event(done("r2"), now=22.0).to_client == [TextDone("item_r2-0")]
+
+
+def test_a_spoken_turn_expects_a_server_vad_response_within_the_timeout() -> None:
+    translator = translator_with(upstream_response_timeout_s=5.0)
+    translator.upstream_event({"type": "input_audio_buffer.speech_stopped"}, now=30.0)
+    assert translator.response_deadline == 35.0
+    translator.upstream_event(created("r1"), now=31.0)
+    assert translator.response_deadline == 36.0  # now the response's own deadline
+    translator.upstream_event(done("r1"), now=32.0)
+    assert translator.response_deadline is None
+    translator.upstream_event({"type": "input_audio_buffer.speech_stopped"}, now=40.0)
+    (error,) = errors(translator.timed_out(45.0))
+    assert error.code == "response_timeout" and "spoken turn" in error.message
+
+
+def test_a_late_answer_to_a_timed_out_turn_is_played_like_any_other() -> None:
+    translator = translator_with(upstream_response_timeout_s=5.0)
+    translator.user_message(UserMessage("hello"), now=10.0)
+    translator.timed_out(15.0)
+    translator.upstream_event(created("r1"), now=16.0)
+    assert translator.upstream_event(text_delta("r1"), now=16.1).to_client
+    assert translator.upstream_event(done("r1"), now=16.2).to_client == [TextDone("item_r1-0")]
+    assert not translator.response_active
+
+
+def test_user_messages_over_the_per_minute_budget_are_refused_and_not_sent() -> None:
+    translator = translator_with(max_user_messages_per_min=2)
+    for second in (0.0, 1.0):
+        translator.user_message(UserMessage("hi"), now=second)
+        translator.upstream_event(done(f"r{second}"), now=second)
+    refused = translator.user_message(UserMessage("third"), now=2.0)
+    assert refused.to_upstream == []
+    assert [e.code for e in errors(refused)] == ["rate_limited"]
+    assert "max_user_messages_per_min" in errors(refused)[0].message
+    assert RateLimited("max_user_messages_per_min") in refused.observations
+    # The window slides: a minute after the first, one more fits.
+    assert translator.user_message(UserMessage("later"), now=60.0).to_upstream
+
+
+def test_the_text_bytes_budget_adds_up_many_small_messages() -> None:
+    translator = translator_with(max_user_messages_per_min=1000, max_user_text_bytes_per_min=1000)
+    sent = 0
+    for n in range(100):
+        actions = translator.user_message(UserMessage("x" * 99), now=n * 0.01)
+        if actions.to_upstream:
+            sent += 99
+        else:
+            assert [e.code for e in errors(actions)] == ["rate_limited"]
+            assert "max_user_text_bytes_per_min" in errors(actions)[0].message
+    assert sent == 990  # ten messages: the eleventh would pass 1000 bytes
+
+
+def test_a_turn_over_the_responses_budget_is_refused_whole() -> None:
+    translator = translator_with(max_responses_per_min=1)
+    translator.user_message(UserMessage("one"), NOW)
+    translator.upstream_event(created("r1"), NOW)
+    translator.upstream_event(done("r1"), NOW)
+    refused = translator.user_message(UserMessage("two"), NOW + 1)
+    assert refused.to_upstream == []  # not even the item: it would be answered later
+    assert RateLimited("max_responses_per_min") in refused.observations
+
+
+def test_a_server_vad_response_over_the_budget_is_cancelled_and_silenced() -> None:
+    translator = translator_with(max_responses_per_min=1)
+    translator.upstream_event(created("r1"), NOW)
+    translator.upstream_event(done("r1"), NOW)
+    actions = translator.upstream_event(created("r2"), NOW + 1)
+    assert [e.code for e in errors(actions)] == ["rate_limited"]
+    (cancel,) = actions.to_upstream
+    assert cancel["type"] == "response.cancel" and cancel["response_id"] == "r2"
+    assert translator.upstream_event(text_delta("r2"), NOW + 1).to_client == []
+    assert translator.upstream_event(done("r2", "cancelled"), NOW + 1).to_client == []
+    assert not translator.response_active
