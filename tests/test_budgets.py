@@ -3,6 +3,8 @@ sliding 60 s window."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from trio_relay.budgets import Budget, BudgetMeter, Budgets, InvalidClaims
@@ -44,7 +46,7 @@ def test_a_budget_claim_of_the_wrong_type_is_rejected_naming_it(
     assert next(iter(claims)) in str(raised.value)
 
 
-def meter(**limits: int) -> BudgetMeter:
+def meter(**limits: Any) -> BudgetMeter:
     return BudgetMeter(Budgets.from_limits(Limits(**limits)))
 
 
