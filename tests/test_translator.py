@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trio_relay.browser import (
     AssistantAudio,
@@ -18,6 +20,7 @@ from trio_relay.browser import (
     Transcription,
     UserMessage,
 )
+from trio_relay.budgets import Budgets
 from trio_relay.config import Dialect, Limits, SessionSettings
 from trio_relay.errors import SessionExpired, UpstreamFailed
 from trio_relay.translator import Actions, RateLimited, ResponseFinished, Translator
@@ -556,3 +559,79 @@ def test_a_server_vad_response_over_the_budget_is_cancelled_and_silenced() -> No
     assert translator.upstream_event(text_delta("r2"), NOW + 1).to_client == []
     assert translator.upstream_event(done("r2", "cancelled"), NOW + 1).to_client == []
     assert not translator.response_active
+
+
+def test_a_retry_over_the_responses_budget_is_not_sent_and_the_failure_is_reported() -> None:
+    translator = translator_with(max_responses_per_min=1)
+    translator.user_message(UserMessage("hello"), NOW)
+    translator.upstream_event(created("r1"), NOW)
+    actions = translator.upstream_event(done("r1", "failed", error=server_error()), NOW)
+    assert actions.to_upstream == []
+    assert [e.code for e in errors(actions)] == ["response_failed"]
+
+
+def test_budgets_given_to_the_translator_override_its_limits() -> None:
+    budgets = Budgets.from_limits(Limits()).with_claims({"max_user_messages_per_min": 1})
+    translator = Translator(SessionSettings(), Dialect.GA, budgets=budgets)
+    translator.upstream_event({"type": "session.updated"})
+    assert translator.user_message(UserMessage("one"), NOW).to_upstream
+    refused = translator.user_message(UserMessage("two"), NOW)
+    assert [e.code for e in errors(refused)] == ["rate_limited"]
+
+
+# --- a property: against an upstream that keeps to the protocol, one response at a time ------
+
+STATUSES = st.sampled_from(["completed", "completed", "failed", "incomplete", "cancelled"])
+ERROR_TYPES = st.sampled_from(["server_error", "invalid_request_error"])
+STEPS = st.lists(
+    st.one_of(
+        st.just(("user",)),
+        st.just(("upstream",)),
+        st.tuples(st.just("done"), STATUSES, ERROR_TYPES),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300)
+@given(STEPS)
+def test_one_response_at_a_time_and_no_response_ends_in_silence(steps: list[Any]) -> None:
+    """The upstream answers a ``response.create`` sent while one is in flight with
+    ``conversation_already_has_active_response``: the relay must never provoke it. Every
+    response that ends other than ``completed`` is told to the browser or, for a server error,
+    retried, and a failed retry is told."""
+    translator = translator_with(max_responses_per_min=1000, max_user_messages_per_min=1000)
+    pending: list[str] = []  # creates the upstream has not answered yet
+    running: str | None = None
+    responses = 0
+    silent_retries = 0  # failures since the browser last heard anything or typed
+
+    def take(actions: Actions) -> bool:
+        for event in actions.to_upstream:
+            if event["type"] == "response.create":
+                assert not pending and running is None, "a create while a response is active"
+                pending.append(event["event_id"])
+        return any(e["type"] == "response.create" for e in actions.to_upstream)
+
+    for step in steps:
+        if step[0] == "user":
+            silent_retries = 0
+            take(translator.user_message(UserMessage("hi"), NOW))
+        elif step[0] == "upstream" and pending and running is None:
+            pending.pop()
+            responses += 1
+            running = f"r{responses}"
+            take(translator.upstream_event(created(running), NOW))
+        elif step[0] == "done" and running is not None:
+            _, status, kind = step
+            details = {"error": {"type": kind, "message": "m"}} if status == "failed" else {}
+            finished, running = running, None
+            actions = translator.upstream_event(done(finished, status, **details), NOW)
+            asked_again = take(actions)
+            told = [e.code for e in errors(actions)] == [f"response_{status}"]
+            if status == "completed" or told:
+                silent_retries = 0
+                continue
+            assert asked_again and status == "failed" and kind == "server_error"
+            silent_retries += 1
+            assert silent_retries == 1, "a failed retry must be told"

@@ -120,7 +120,8 @@ class ResponseState:
 
     def abandoned_response(self, response: Mapping[str, Any]) -> bool:
         """Whether a ``response`` object (of ``response.done``) is one the relay gave up on."""
-        return response.get("id") in self._abandoned
+        response_id = response.get("id")
+        return isinstance(response_id, str) and response_id in self._abandoned
 
     def event_seen(self, now: float) -> None:
         """Any upstream event: a running response is still alive."""
@@ -168,7 +169,7 @@ class ResponseState:
         actions = Actions(observations=[ResponseFinished(status)])
         details = response.get("status_details")
         details = details if isinstance(details, dict) else {}
-        if status == "failed" and self._should_retry(details):
+        if status == "failed" and self._should_retry(details, now):
             self._retry_next = self.queued = True
         elif status in ("failed", "incomplete") or (
             status == "cancelled" and not self._interrupted
@@ -177,10 +178,17 @@ class ResponseState:
             actions.to_client.append(_ended_badly(status, details))
         return actions.add(self._finished(now))
 
-    def _should_retry(self, details: Mapping[str, Any]) -> bool:
+    def _should_retry(self, details: Mapping[str, Any], now: float) -> bool:
+        """Once, for the upstream's own fault, and only within the responses budget (else the
+        browser hears of the failure rather than of the budget)."""
         error = details.get("error")
         kind = error.get("type") if isinstance(error, dict) else None
-        return self.retry_failed and not self._is_retry and kind in SERVER_ERROR_TYPES
+        return (
+            self.retry_failed
+            and not self._is_retry
+            and kind in SERVER_ERROR_TYPES
+            and self.meter.check(Budget.RESPONSES, 1, now) is None
+        )
 
     def _finished(self, now: float) -> Actions:
         self.phase = Phase.IDLE

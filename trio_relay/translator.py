@@ -180,14 +180,14 @@ class Translator:
 
     def upstream_event(self, event: Mapping[str, Any], now: float = math.inf) -> Actions:
         """One upstream event; ``now`` (seconds, the session's clock) dates barge-ins."""
+        if self.responses.abandoned(event):
+            return Actions()  # a late event of a response the relay gave up on
+        self.responses.event_seen(now)  # any event, even one unknown to the relay
         name = event.get("type")
         kind = realtime.SERVER_EVENTS.get(name) if isinstance(name, str) else None
         if kind is None:
             self.unknown_events[str(name)] += 1
             return Actions()
-        if self.responses.abandoned(event):
-            return Actions()  # a late event of a response the relay gave up on
-        self.responses.event_seen(now)
         try:
             return self._dispatch(kind, event, now)
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
