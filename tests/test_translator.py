@@ -332,6 +332,10 @@ def errors(actions: Actions) -> list[ErrorMessage]:
     return [m for m in actions.to_client if isinstance(m, ErrorMessage)]
 
 
+def finished(actions: Actions) -> list[str]:
+    return [o.status for o in actions.observations if isinstance(o, ResponseFinished)]
+
+
 def upstream_types(actions: Actions) -> list[str]:
     return [e["type"] for e in actions.to_upstream]
 
@@ -343,7 +347,7 @@ def test_a_server_error_failure_is_retried_once_and_the_browser_hears_nothing() 
     actions = translator.upstream_event(done("r1", "failed", error=server_error()), NOW)
     assert actions.to_client == []
     assert upstream_types(actions) == ["response.create"]
-    assert ResponseFinished("failed") in actions.observations
+    assert ResponseFinished("failed", "server_error", retried=True) in actions.observations
     translator.upstream_event(created("r2"), NOW)
     assert translator.upstream_event(done("r2"), NOW).to_client == []
 
@@ -364,7 +368,7 @@ def test_a_failed_retry_reaches_the_browser_with_the_upstreams_reason_and_code()
         )
     ]
     assert actions.to_upstream == [] and not translator.response_active
-    assert ResponseFinished("failed") in actions.observations
+    assert "failed" in finished(actions)
     # The session goes on: the next turn asks again.
     again = translator.user_message(UserMessage("again"), NOW)
     assert upstream_types(again) == ["conversation.item.create", "response.create"]
@@ -415,7 +419,7 @@ def test_an_incomplete_response_is_reported_with_its_reason() -> None:
             upstream_code="max_output_tokens",
         )
     ]
-    assert ResponseFinished("incomplete") in actions.observations
+    assert "incomplete" in finished(actions)
 
 
 def test_a_cancelled_response_is_reported_unless_the_user_barged_in() -> None:
@@ -454,7 +458,7 @@ def test_a_turn_never_answered_times_out_and_the_next_turn_works() -> None:
     assert [e.code for e in errors(actions)] == ["response_timeout"]
     assert "5 s" in errors(actions)[0].message
     assert actions.to_upstream == []  # nothing was created: nothing to cancel
-    assert ResponseFinished("timed_out") in actions.observations
+    assert "timed_out" in finished(actions)
     assert not translator.response_active and translator.response_deadline is None
     again = translator.user_message(UserMessage("anyone there?"), now=20.0)
     assert upstream_types(again) == ["conversation.item.create", "response.create"]

@@ -34,9 +34,12 @@ class UpstreamErrorReported:
 @attrs.frozen
 class ResponseFinished:
     """A response ended: ``completed``, ``failed``, ``incomplete``, ``cancelled`` (as the
-    upstream said in ``response.done``) or ``timed_out`` (the relay gave up waiting)."""
+    upstream said in ``response.done``; anything else is ``unknown``) or ``timed_out`` (the
+    relay gave up waiting). ``retried``: the relay asked again instead of telling the browser."""
 
     status: str
+    upstream_code: str | None = None
+    retried: bool = False
 
 
 @attrs.frozen

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from enum import Enum, auto
 from typing import Any
 
+import attrs
+
 from . import realtime
 from .actions import Actions, RateLimited, ResponseFinished
 from .browser import ErrorMessage
@@ -37,6 +39,7 @@ from .budgets import Budget, BudgetMeter
 MAX_UPSTREAM_TEXT = 300
 # status_details.error.type values that mean the upstream failed, not the request (retryable).
 SERVER_ERROR_TYPES = frozenset({"server_error"})
+STATUSES = frozenset({"completed", "failed", "incomplete", "cancelled"})
 CREATE_PREFIX = "relay_response_create_"
 CANCEL_PREFIX = "relay_response_cancel_"
 
@@ -166,16 +169,21 @@ class ResponseState:
             return self._finished(now)  # the rate-limited cancel, or what blocked our create
         status = response.get("status")
         status = status if isinstance(status, str) else "completed"
-        actions = Actions(observations=[ResponseFinished(status)])
         details = response.get("status_details")
         details = details if isinstance(details, dict) else {}
+        finished = ResponseFinished(
+            status if status in STATUSES else "unknown", _upstream_code(details)
+        )
+        actions = Actions()
         if status == "failed" and self._should_retry(details, now):
             self._retry_next = self.queued = True
+            finished = attrs.evolve(finished, retried=True)
         elif status in ("failed", "incomplete") or (
             status == "cancelled" and not self._interrupted
             and details.get("reason") != "turn_detected"
         ):  # fmt: skip
             actions.to_client.append(_ended_badly(status, details))
+        actions.observations.append(finished)
         return actions.add(self._finished(now))
 
     def _should_retry(self, details: Mapping[str, Any], now: float) -> bool:
@@ -263,16 +271,25 @@ def cap(text: str, limit: int = MAX_UPSTREAM_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
+def _upstream_code(details: Mapping[str, Any]) -> str | None:
+    """The upstream's word for why a response did not complete: the error's code, else its
+    type (a ``server_error`` often has no code), else the reason (``max_output_tokens``...)."""
+    error = details.get("error")
+    error = error if isinstance(error, dict) else {}
+    for value in (error.get("code"), error.get("type"), details.get("reason")):
+        if isinstance(value, str) and value:
+            return cap(value, 64)
+    return None
+
+
 def _ended_badly(status: str, details: Mapping[str, Any]) -> ErrorMessage:
     """The browser's ``error`` for a response that ended ``status`` (not completed)."""
     error = details.get("error")
     error = error if isinstance(error, dict) else {}
     reason = details.get("reason")
     reason = reason if isinstance(reason, str) else None
-    code = error.get("code") if isinstance(error.get("code"), str) else None
-    kind = error.get("type") if isinstance(error.get("type"), str) else None
     said = error.get("message") if isinstance(error.get("message"), str) else None
-    upstream_code = code or kind or reason
+    upstream_code = _upstream_code(details)
     what = {
         "failed": "the answer failed upstream",
         "incomplete": "the answer was cut short upstream",
@@ -284,5 +301,5 @@ def _ended_badly(status: str, details: Mapping[str, Any]) -> ErrorMessage:
     return ErrorMessage(
         f"response_{status}",
         cap(f"{what}: {because}"),
-        upstream_code=cap(upstream_code, 64) if upstream_code is not None else None,
+        upstream_code=upstream_code,
     )

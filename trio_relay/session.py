@@ -277,6 +277,16 @@ class Session:
         if isinstance(observation, TurnEnded):
             self._turn_started()
             return
+        if isinstance(observation, ResponseFinished) and observation.status != "completed":
+            # Operators see how often the upstream fails a turn (a few % on a busy Azure).
+            log.info(
+                "response not completed",
+                status=observation.status,
+                upstream_code=observation.upstream_code,
+                retried=observation.retried,
+            )
+        elif isinstance(observation, RateLimited):
+            log.info("rate limited", budget=observation.budget)
         metrics = self.metrics
         if metrics is None:
             return
