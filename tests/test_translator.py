@@ -505,6 +505,15 @@ def test_a_spoken_turn_expects_a_server_vad_response_within_the_timeout() -> Non
     assert error.code == "response_timeout" and "spoken turn" in error.message
 
 
+def test_a_spoken_turn_during_an_answer_waits_on_that_answers_deadline_only() -> None:
+    translator = translator_with(upstream_response_timeout_s=5.0)
+    translator.user_message(UserMessage("hello"), now=10.0)
+    translator.upstream_event(created("r1"), now=10.5)
+    translator.upstream_event({"type": "input_audio_buffer.speech_stopped"}, now=11.0)
+    translator.upstream_event(done("r1"), now=12.0)
+    assert translator.response_deadline is None  # no false alarm if no second answer comes
+
+
 def test_a_late_answer_to_a_timed_out_turn_is_played_like_any_other() -> None:
     translator = translator_with(upstream_response_timeout_s=5.0)
     translator.user_message(UserMessage("hello"), now=10.0)

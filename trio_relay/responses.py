@@ -136,8 +136,10 @@ class ResponseState:
             self._interrupted = True
 
     def speech_stopped(self, now: float) -> None:
-        """Server VAD ended a spoken turn: it creates the response, due within the timeout."""
-        if self._turn_due is None:
+        """Server VAD ended a spoken turn: it creates the response, due within the timeout.
+        (Not while a response is active: whether the service answers the turn as well is its
+        call, and that response has its own deadline.)"""
+        if self.phase is Phase.IDLE and self._turn_due is None:
             self._turn_due = now + self.timeout_s
 
     def created(self, response: Mapping[str, Any], now: float) -> Actions:
