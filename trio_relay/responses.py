@@ -40,6 +40,8 @@ MAX_UPSTREAM_TEXT = 300
 # status_details.error.type values that mean the upstream failed, not the request (retryable).
 SERVER_ERROR_TYPES = frozenset({"server_error"})
 STATUSES = frozenset({"completed", "failed", "incomplete", "cancelled"})
+# Abandoned response ids remembered (an upstream that never ends them cannot grow the set).
+MAX_ABANDONED = 16
 CREATE_PREFIX = "relay_response_create_"
 CANCEL_PREFIX = "relay_response_cancel_"
 
@@ -64,7 +66,8 @@ class ResponseState:
         self._turn_due: float | None = None  # a spoken turn awaits its server-VAD response
         self._creates = 0
         self._cancels = 0
-        self._abandoned: set[str] = set()  # responses timed out or cancelled over budget
+        # Responses timed out or cancelled over budget; an insertion-ordered set.
+        self._abandoned: dict[str, None] = {}
         self._interrupted = False  # the user barged in on the running response
         self._retry_next = False  # the next create retries a failed response
         self._is_retry = False  # the requested / running response is a retry
@@ -109,7 +112,9 @@ class ResponseState:
 
     def _cancel(self, response_id: str) -> dict[str, Any]:
         self._cancels += 1
-        self._abandoned.add(response_id)
+        self._abandoned[response_id] = None
+        if len(self._abandoned) > MAX_ABANDONED:
+            del self._abandoned[next(iter(self._abandoned))]
         return realtime.response_cancel(f"{CANCEL_PREFIX}{self._cancels}", response_id)
 
     # --- the upstream says ---------------------------------------------------------------------
@@ -165,7 +170,7 @@ class ResponseState:
     def done(self, response: Mapping[str, Any], now: float) -> Actions:
         response_id = response.get("id")
         if isinstance(response_id, str) and response_id in self._abandoned:
-            self._abandoned.discard(response_id)
+            del self._abandoned[response_id]
             if response_id != self.response_id and self.phase is not Phase.BLOCKED:
                 return Actions()  # timed out long ago: the state moved on without it
             return self._finished(now)  # the rate-limited cancel, or what blocked our create
