@@ -11,7 +11,7 @@ import trio
 from harness import is_control, open_browser, serve
 
 from fake_upstream import FakeUpstream, open_fake_upstream
-from trio_relay.config import Limits, RelayConfig, openai_target
+from trio_relay.config import Limits, RelayConfig, azure_target, openai_target
 from trio_relay.server import Relay
 
 
@@ -97,3 +97,23 @@ async def test_an_answer_cut_short_is_reported_with_its_reason(
         await browser.send_text("again")
         await browser.until(is_control("text_done"))
     assert responses(relay, "incomplete") == 1
+
+
+async def test_a_failed_retry_is_reported_on_an_azure_beta_deployment_too(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    target = azure_target(
+        fake.url,
+        "fault-response-failed-twice",
+        api_key="azure-key",
+        api_version="2024-10-01-preview",
+    )
+    relay = await serve(nursery, RelayConfig(upstream=target))
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        await browser.send_text("hello")
+        error = await browser.until(lambda m: m["type"] == "error")
+        assert (error["code"], error["upstream_code"]) == ("response_failed", "server_error")
+        await browser.send_text("again")
+        await browser.until(is_control("text_done"))
+    assert fake.connections[0].dialect == "beta"
