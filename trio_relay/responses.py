@@ -33,7 +33,7 @@ import attrs
 from . import realtime
 from .actions import Actions, RateLimited, ResponseFinished
 from .browser import ErrorMessage
-from .budgets import Budget, BudgetMeter
+from .budgets import Budget, BudgetMeter, Refused
 
 # Upstream text in an error for the browser is cut to this many characters.
 MAX_UPSTREAM_TEXT = 300
@@ -89,7 +89,7 @@ class ResponseState:
         if self.active:
             return None  # it would wait; the budget is looked at when it goes
         refused = self.meter.check(Budget.RESPONSES, 1, now)
-        return None if refused is None else _rate_limited(refused.budget, refused.message)
+        return None if refused is None else rate_limited(refused)
 
     def request(self, now: float) -> Actions:
         """The relay wants an answer (a typed turn): now, or after the response in the way."""
@@ -102,7 +102,7 @@ class ResponseState:
         retry, self._retry_next = self._retry_next, False
         refused = self.meter.spend(Budget.RESPONSES, 1, now)
         if refused is not None:
-            return _rate_limited(refused.budget, refused.message)
+            return rate_limited(refused)
         self._creates += 1
         self.pending_create_id = f"{CREATE_PREFIX}{self._creates}"
         self.phase = Phase.REQUESTED
@@ -157,7 +157,7 @@ class ResponseState:
             self._is_retry = False
             refused = self.meter.spend(Budget.RESPONSES, 1, now)
             if refused is not None and response_id is not None:
-                actions = _rate_limited(refused.budget, refused.message)
+                actions = rate_limited(refused)
                 actions.to_upstream.append(self._cancel(response_id))
         self.phase = Phase.RUNNING
         self.pending_create_id = None
@@ -265,10 +265,11 @@ class ResponseState:
         return actions
 
 
-def _rate_limited(budget: Budget, message: str) -> Actions:
+def rate_limited(refused: Refused) -> Actions:
+    """What the browser hears of a request over a budget (nothing of it goes upstream)."""
     return Actions(
-        to_client=[ErrorMessage("rate_limited", message)],
-        observations=[RateLimited(budget.value)],
+        to_client=[ErrorMessage("rate_limited", refused.message)],
+        observations=[RateLimited(refused.budget.value)],
     )
 
 

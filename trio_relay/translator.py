@@ -51,7 +51,7 @@ from .budgets import Budget, BudgetMeter, Budgets
 from .config import Dialect, Limits, SessionSettings
 from .errors import SessionExpired, UpstreamFailed
 from .realtime import BYTES_PER_MS, ServerEvent
-from .responses import ResponseState, cap
+from .responses import ResponseState, cap, rate_limited
 
 DEFAULT_LIMITS = Limits()
 
@@ -143,10 +143,7 @@ class Translator:
             Budget.USER_TEXT_BYTES, size, now
         )
         if refused is not None:
-            return Actions(
-                to_client=[ErrorMessage("rate_limited", refused.message)],
-                observations=[RateLimited(refused.budget.value)],
-            )
+            return rate_limited(refused)
         if (refusal := self.responses.would_refuse(now)) is not None:
             return refusal
         self.meter.spend(Budget.USER_MESSAGES, 1, now)
