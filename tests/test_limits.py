@@ -20,6 +20,13 @@ def test_global_and_per_ip_caps() -> None:
     assert slots.refusal("1.1.1.1") is None and slots.active == 2
 
 
+def test_try_take_takes_a_slot_only_when_it_does_not_refuse() -> None:
+    slots = SessionSlots(max_sessions=1, max_per_ip=1)
+    assert slots.try_take("1.1.1.1") is None and slots.active == 1
+    assert "limit of 1 sessions" in (slots.try_take("2.2.2.2") or "")
+    assert slots.active == 1 and "2.2.2.2" not in slots.per_ip
+
+
 def test_real_time_audio_is_never_delayed() -> None:
     pacer = AudioPacer(burst_ms=500, now=0.0)
     for i in range(500):  # 10 s of 20 ms frames, on time
