@@ -13,15 +13,23 @@ import time
 from collections.abc import Mapping, Sequence
 
 import attrs
+import structlog
 import trio
 from dotenv import dotenv_values
 
 from .client_auth import ClientAuthMode, mint_ticket
-from .config import MIN_TICKET_SECRET_BYTES, Backend, RelayConfig, is_loopback, load_config
+from .config import (
+    MIN_TICKET_SECRET_BYTES,
+    Backend,
+    RelayConfig,
+    WorkerPlace,
+    is_loopback,
+    load_config,
+)
 from .errors import ConfigError
 from .log import get_logger, setup_logging
 from .server import Relay, serve_relay
-from .workers import supervise
+from .workers import MULTIPROC_DIR_VARIABLE, exit_when_supervisor_gone, supervise
 
 log = get_logger("trio_relay")
 
@@ -48,7 +56,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         help="worker processes sharing the port (env WORKERS, default: number of cores)",
     )
+    # A worker of --workers N (started by the supervisor, see trio_relay.workers).
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--supervisor-fd", type=int, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="{ticket}")
     ticket = commands.add_parser(
         "ticket", help="mint a signed client ticket (CLIENT_AUTH=ticket; needs TICKET_SECRET)"
@@ -66,15 +77,22 @@ def describe(config: RelayConfig) -> str:
     return f"{config.backend.value} ({config.upstream.dialect.value} dialect, {auth})"
 
 
-async def run(config: RelayConfig) -> None:
-    """Serve until SIGTERM/SIGINT, then drain gracefully; a second signal stops at once."""
+async def run(config: RelayConfig, supervisor_fd: int | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, then drain gracefully; a second signal stops at once.
+    A worker also stops (as on SIGTERM) when its supervisor's end of ``supervisor_fd`` closes."""
+    if config.worker is not None:
+        # Every line this worker logs, its sessions' included, says which worker it is.
+        structlog.contextvars.bind_contextvars(worker=config.worker.index)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
+            if supervisor_fd is not None:
+                nursery.start_soon(exit_when_supervisor_gone, supervisor_fd)
             relay: Relay = await nursery.start(serve_relay, config)
             log.info(
                 "trio-relay listening",
                 url=f"http://{config.host}:{relay.port}",
                 upstream=describe(config),
+                pid=os.getpid(),
             )
             access = config.access
             if access.client_auth.mode is ClientAuthMode.NONE and not is_loopback(config.host):
@@ -132,8 +150,23 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     setup_logging(config.log_level)
     if args.reuse_port:
         config = attrs.evolve(config, reuse_port=True, workers=1)
+    if args.worker_index is not None:
+        shared_dir = os.environ.get(MULTIPROC_DIR_VARIABLE, "")
+        if not os.path.isdir(shared_dir):
+            print(
+                f"trio-relay: --worker-index is for workers the supervisor starts "
+                f"(--workers N); {MULTIPROC_DIR_VARIABLE} is not its shared directory",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG_ERROR
+        config = attrs.evolve(
+            config, reuse_port=True, workers=1, worker=WorkerPlace(args.worker_index, shared_dir)
+        )
     try:
-        trio.run(supervise if config.workers > 1 else run, config)
+        if config.workers > 1:
+            trio.run(supervise, config)
+        else:
+            trio.run(run, config, args.supervisor_fd)
     except OSError as exc:
         print(
             f"trio-relay: cannot listen on {config.host}:{config.port}: {exc.strerror}",

@@ -23,10 +23,10 @@ from .config import RelayConfig, UpstreamTarget, fake_target
 from .credentials import EntraTokenSource
 from .errors import ServerShuttingDown, SlowClient, UpstreamUnavailable
 from .http import REALTIME_PATH, Response, StaticFiles, route, text
-from .limits import SessionSlots
 from .log import get_logger
 from .metrics import RelayMetrics
 from .session import Session
+from .shared_slots import session_slots
 from .ticker import Ticker
 from .websocket import accept
 
@@ -49,11 +49,11 @@ class Relay:
         self.tokens = tokens
         self.static = StaticFiles.at(config.static_dir)
         self.ready = True
-        self.slots = SessionSlots(self.limits.max_sessions, self.limits.max_sessions_per_ip)
+        self.slots = session_slots(self.limits, config.worker)  # with workers: one shared count
         self.sessions: set[Session] = set()
         self.ticker = Ticker()  # the sessions' shared timer (started by serve_relay)
         self.finished_traffic: Counter[str] = Counter()
-        self.metrics = RelayMetrics(self.traffic_totals)
+        self.metrics = RelayMetrics(self.traffic_totals, worker=config.worker)
         self.listeners: list[trio.SocketListener] = []
         self._no_sessions = trio.Event()
         self._no_sessions.set()
@@ -97,8 +97,7 @@ class Relay:
                     self.metrics.rejections.labels(reason).inc()
                     await _send_response(stream, conn, response, keep_alive=False, head_only=False)
                     return
-                self.slots.take(ip)
-                try:
+                try:  # _admission took the slot
                     await self._serve_websocket(stream, bytes(raw), request)
                 finally:
                     self.slots.give_back(ip)
@@ -172,7 +171,7 @@ class Relay:
                 f"authentication required: {failure.reason}",
                 headers=(("www-authenticate", failure.www_authenticate),),
             )
-        refusal = self.slots.refusal(ip)
+        refusal = self.slots.try_take(ip)  # the check and the take are one step
         if refusal is not None:
             log.warning("refused a WebSocket: at capacity", ip=ip, client=who, reason=refusal)
             return "capacity", text(503, refusal, retry_after=5)
@@ -339,5 +338,6 @@ async def serve_relay(
         with relay._serve_scope:
             async with trio.open_nursery() as nursery:
                 await nursery.start(relay.ticker.run)
+                nursery.start_soon(relay.metrics.flush_traffic_periodically)
                 await nursery.start(trio.serve_listeners, relay.handle_connection, relay.listeners)
                 task_status.started(relay)
