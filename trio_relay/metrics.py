@@ -9,14 +9,15 @@ workers (including workers that died, so nothing goes backwards), ``active_sessi
 over live workers, ``rate_limit_remaining`` the most recent value any worker saw.
 
 The traffic totals (bytes and frames by direction) are plain integers on the per-frame hot path
-(:class:`~trio_relay.stats.SessionStats`); :meth:`RelayMetrics.flush_traffic` moves what they
-gained into the real counters, before every collection and once per
-:data:`TRAFFIC_FLUSH_INTERVAL_S` (so another worker's scrape sees it at most that late).
+(:class:`~trio_relay.stats.SessionStats`); what they gained is moved into the real counters when
+a session ends (:meth:`RelayMetrics.session_ended`), and for live sessions before every
+collection and once per :data:`TRAFFIC_FLUSH_INTERVAL_S` (:meth:`RelayMetrics.flush_traffic`),
+so another worker's scrape sees a live session's traffic at most that late.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 import trio
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -26,7 +27,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from .config import WorkerPlace
-from .stats import DIRECTIONS
+from .stats import DIRECTIONS, SessionStats
 
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0)
 # How stale a worker's traffic counters may be in another worker's scrape.
@@ -50,21 +51,20 @@ class RelayMetrics:
 
     def __init__(
         self,
-        traffic_totals: Callable[[], Mapping[str, int]],
+        live_stats: Callable[[], Iterable[SessionStats]],
         *,
         worker: WorkerPlace | None = None,
     ) -> None:
-        """``traffic_totals``: the relay's bytes/frames so far (ended and live sessions), keyed
-        ``{direction}_{bytes|frames}``; it never decreases."""
+        """``live_stats``: the counters of the sessions running now."""
         self.multiprocess = worker is not None
         if self.multiprocess and not prometheus_values.ValueClass._multiprocess:
             raise RuntimeError(
                 "a worker needs PROMETHEUS_MULTIPROC_DIR in its environment when it starts "
                 "(the supervisor sets it); start workers with --workers N"
             )
-        self._traffic_totals = traffic_totals
-        # What the counters already hold, by traffic key.
-        self._flushed: dict[str, int] = {}
+        self._live_stats = live_stats
+        # For each live session (by id; the entry keeps it alive): what the counters hold of it.
+        self._counted: dict[int, tuple[SessionStats, list[int]]] = {}
         self.registry = CollectorRegistry()
         self.registry.register(_FlushFirst(self.flush_traffic))
         if worker is not None:
@@ -145,15 +145,25 @@ class RelayMetrics:
         ]
 
     def flush_traffic(self) -> None:
-        """Add to the traffic counters what the sessions relayed since the last flush."""
-        totals = self._traffic_totals()
-        flushed = self._flushed
-        for key, counter in self._traffic_counters:
-            total = totals.get(key, 0)
-            gained = total - flushed.get(key, 0)
-            if gained > 0:
-                counter.inc(gained)
-                flushed[key] = total
+        """Add to the traffic counters what the live sessions relayed since the last flush."""
+        counted = self._counted
+        for stats in self._live_stats():
+            entry = counted.get(id(stats))
+            if entry is None:
+                entry = counted[id(stats)] = (stats, [0] * len(self._traffic_counters))
+            self._add_traffic(stats, entry[1])
+
+    def session_ended(self, stats: SessionStats) -> None:
+        """Count the rest of an ended session's traffic, and forget the session."""
+        entry = self._counted.pop(id(stats), None)
+        self._add_traffic(stats, [0] * len(self._traffic_counters) if entry is None else entry[1])
+
+    def _add_traffic(self, stats: SessionStats, counted: list[int]) -> None:
+        for i, (field, counter) in enumerate(self._traffic_counters):
+            value: int = getattr(stats, field)
+            if value != counted[i]:
+                counter.inc(value - counted[i])
+                counted[i] = value
 
     async def flush_traffic_periodically(self) -> None:
         """With workers, other workers' scrapes read the counters' files: keep them fresh.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -27,6 +26,7 @@ from .log import get_logger
 from .metrics import RelayMetrics
 from .session import Session
 from .shared_slots import session_slots
+from .stats import SessionStats
 from .ticker import Ticker
 from .websocket import accept
 
@@ -52,8 +52,7 @@ class Relay:
         self.slots = session_slots(self.limits, config.worker)  # with workers: one shared count
         self.sessions: set[Session] = set()
         self.ticker = Ticker()  # the sessions' shared timer (started by serve_relay)
-        self.finished_traffic: Counter[str] = Counter()
-        self.metrics = RelayMetrics(self.traffic_totals, worker=config.worker)
+        self.metrics = RelayMetrics(self.live_stats, worker=config.worker)
         self.listeners: list[trio.SocketListener] = []
         self._no_sessions = trio.Event()
         self._no_sessions.set()
@@ -132,11 +131,8 @@ class Relay:
         peer = socket.getpeername() if socket is not None else ("unknown",)
         return str(peer[0])
 
-    def traffic_totals(self) -> Counter[str]:
-        totals = Counter(self.finished_traffic)
-        for session in self.sessions:
-            session.stats.add_traffic_to(totals)
-        return totals
+    def live_stats(self) -> list[SessionStats]:
+        return [session.stats for session in self.sessions]
 
     async def _readiness(self) -> Response:
         """Ready while accepting sessions and, with Entra ID, while a token can be had."""
@@ -201,7 +197,7 @@ class Relay:
                 self.metrics.slow_client_closes.inc()
         finally:
             self.sessions.discard(session)
-            session.stats.add_traffic_to(self.finished_traffic)
+            self.metrics.session_ended(session.stats)
             self.metrics.active_sessions.dec()
             if not self.sessions:
                 self._no_sessions.set()
