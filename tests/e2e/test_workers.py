@@ -8,10 +8,12 @@ workers have been seen (bounded), rather than hoping a fixed number lands on eac
 from __future__ import annotations
 
 import os
+import re
 import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import pytest
 import trio
 from harness import is_control, open_browser
 from relay_process import (
@@ -59,6 +61,9 @@ async def test_every_scrape_of_any_worker_counts_the_whole_relay() -> None:
                     assert samples[(f"{name}_bucket", (("le", "+Inf"),))] == n
                 # The sessions have ended: their traffic is in the counters, whoever is asked.
                 assert samples == scrapes[0]
+            ids = [line["session_id"] for line in relay.log.matching(event("session ended"))]
+            assert len(set(ids)) == len(ids) == n
+            assert all(re.fullmatch("s-[0-9a-f]{12}", i) for i in ids)
             client_in = scrapes[0][("trio_relay_bytes_total", (("direction", "client_in"),))]
             assert client_in >= n * len(b"hello")
             for probe in ("/healthz", "/readyz"):
@@ -100,9 +105,13 @@ async def test_a_killed_worker_is_restarted_and_no_counter_goes_backwards() -> N
             assert sessions_counted(await scrape(relay)) > sessions_counted(before)
 
 
-async def test_the_global_session_cap_holds_across_workers() -> None:
+@pytest.mark.parametrize(
+    ("variable", "reason"),
+    [("MAX_SESSIONS", "the relay is at its limit of 3"), ("MAX_SESSIONS_PER_IP", "client address")],
+)
+async def test_a_session_cap_holds_across_workers(variable: str, reason: str) -> None:
     with trio.fail_after(TEST_TIMEOUT_S):
-        async with running_workers(2, {"MAX_SESSIONS": "3"}) as relay, AsyncExitStack() as held:
+        async with running_workers(2, {variable: "3"}) as relay, AsyncExitStack() as held:
             for _ in range(3):
                 browser = await held.enter_async_context(open_browser(relay.url))
                 await browser.until(is_control("connected"))
@@ -115,6 +124,7 @@ async def test_the_global_session_cap_holds_across_workers() -> None:
                 except ConnectionRejected as refusal:
                     assert refusal.status_code == 503
                 lines = await relay.log.until(capacity, attempt)
+                assert all(reason in line["reason"] for line in lines)
                 refused_by = {line["worker"] for line in lines}
                 if refused_by == {0, 1}:
                     break
