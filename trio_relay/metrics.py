@@ -99,6 +99,11 @@ class RelayMetrics:
             ["direction"],
             registry=r,
         )
+        self._traffic_counters = [
+            (f"{direction}_{unit}", family.labels(direction))
+            for unit, family in (("bytes", self.bytes), ("frames", self.frames))
+            for direction in DIRECTIONS
+        ]
         self.upstream_connect = Histogram(
             "trio_relay_upstream_connect_seconds",
             "Time to open the upstream WebSocket and have the session confirmed.",
@@ -138,11 +143,9 @@ class RelayMetrics:
             ["kind"],
             registry=r,
         )
-        self._traffic_counters = [
-            (f"{direction}_{unit}", family.labels(direction))
-            for unit, family in (("bytes", self.bytes), ("frames", self.frames))
-            for direction in DIRECTIONS
-        ]
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
 
     def flush_traffic(self) -> None:
         """Add to the traffic counters what the live sessions relayed since the last flush."""
@@ -176,6 +179,3 @@ class RelayMetrics:
                 self.flush_traffic()
         finally:
             self.flush_traffic()  # what the last sessions relayed, before the worker exits
-
-    def render(self) -> bytes:
-        return generate_latest(self.registry)

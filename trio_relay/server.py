@@ -333,7 +333,7 @@ async def serve_relay(
         )
         with relay._serve_scope:
             async with trio.open_nursery() as nursery:
-                await nursery.start(relay.ticker.run)
                 nursery.start_soon(relay.metrics.flush_traffic_periodically)
+                await nursery.start(relay.ticker.run)
                 await nursery.start(trio.serve_listeners, relay.handle_connection, relay.listeners)
                 task_status.started(relay)
