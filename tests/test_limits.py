@@ -10,11 +10,11 @@ from trio_relay.limits import AudioPacer, SessionSlots
 
 def test_global_and_per_ip_caps() -> None:
     slots = SessionSlots(max_sessions=3, max_per_ip=2)
-    slots.take("1.1.1.1")
-    slots.take("1.1.1.1")
+    assert slots.try_take("1.1.1.1") is None
+    assert slots.try_take("1.1.1.1") is None
     assert "this client address" in (slots.refusal("1.1.1.1") or "")
     assert slots.refusal("2.2.2.2") is None
-    slots.take("2.2.2.2")
+    assert slots.try_take("2.2.2.2") is None
     assert "limit of 3 sessions" in (slots.refusal("3.3.3.3") or "")
     slots.give_back("1.1.1.1")
     assert slots.refusal("1.1.1.1") is None and slots.active == 2

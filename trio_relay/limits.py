@@ -20,6 +20,9 @@ from .realtime import BYTES_PER_MS
 
 
 class Slots(Protocol):
+    """What the server uses. There is no separate ``take``: the check and the take are one step
+    (with workers, two processes must not both pass the check for the last slot)."""
+
     def refusal(self, ip: str) -> str | None: ...
     def try_take(self, ip: str) -> str | None: ...
     def give_back(self, ip: str) -> None: ...
@@ -53,10 +56,10 @@ class SessionSlots:
         """Take a slot for ``ip`` if one is free (then ``None``), else say why not."""
         refusal = self.refusal(ip)
         if refusal is None:
-            self.take(ip)
+            self._take(ip)
         return refusal
 
-    def take(self, ip: str) -> None:
+    def _take(self, ip: str) -> None:
         self.active += 1
         self.per_ip[ip] += 1
 
