@@ -150,23 +150,33 @@ class RelayMetrics:
     def flush_traffic(self) -> None:
         """Add to the traffic counters what the live sessions relayed since the last flush."""
         counted = self._counted
+        gained = [0] * len(self._traffic_counters)
         for stats in self._live_stats():
             entry = counted.get(id(stats))
             if entry is None:
                 entry = counted[id(stats)] = (stats, [0] * len(self._traffic_counters))
-            self._add_traffic(stats, entry[1])
+            self._gained(stats, entry[1], gained)
+        self._add(gained)
 
     def session_ended(self, stats: SessionStats) -> None:
         """Count the rest of an ended session's traffic, and forget the session."""
         entry = self._counted.pop(id(stats), None)
-        self._add_traffic(stats, [0] * len(self._traffic_counters) if entry is None else entry[1])
+        gained = [0] * len(self._traffic_counters)
+        self._gained(stats, [0] * len(gained) if entry is None else entry[1], gained)
+        self._add(gained)
 
-    def _add_traffic(self, stats: SessionStats, counted: list[int]) -> None:
-        for i, (field, counter) in enumerate(self._traffic_counters):
+    def _gained(self, stats: SessionStats, counted: list[int], gained: list[int]) -> None:
+        """Add to ``gained`` what ``stats`` has beyond ``counted``, and count it."""
+        for i, (field, _) in enumerate(self._traffic_counters):
             value: int = getattr(stats, field)
-            if value != counted[i]:
-                counter.inc(value - counted[i])
-                counted[i] = value
+            gained[i] += value - counted[i]
+            counted[i] = value
+
+    def _add(self, gained: list[int]) -> None:
+        # One update per counter, however many sessions (each is a file write with workers).
+        for (_, counter), amount in zip(self._traffic_counters, gained, strict=True):
+            if amount:
+                counter.inc(amount)
 
     async def flush_traffic_periodically(self) -> None:
         """With workers, other workers' scrapes read the counters' files: keep them fresh.
