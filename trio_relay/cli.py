@@ -13,23 +13,15 @@ import time
 from collections.abc import Mapping, Sequence
 
 import attrs
-import structlog
 import trio
 from dotenv import dotenv_values
 
 from .client_auth import ClientAuthMode, mint_ticket
-from .config import (
-    MIN_TICKET_SECRET_BYTES,
-    Backend,
-    RelayConfig,
-    WorkerPlace,
-    is_loopback,
-    load_config,
-)
+from .config import MIN_TICKET_SECRET_BYTES, Backend, RelayConfig, is_loopback, load_config
 from .errors import ConfigError
 from .log import get_logger, setup_logging
 from .server import Relay, serve_relay
-from .workers import MULTIPROC_DIR_VARIABLE, exit_when_supervisor_gone, supervise
+from .workers import exit_when_supervisor_gone, label_worker_logs, supervise, worker_place
 
 log = get_logger("trio_relay")
 
@@ -81,8 +73,7 @@ async def run(config: RelayConfig, supervisor_fd: int | None = None) -> None:
     """Serve until SIGTERM/SIGINT, then drain gracefully; a second signal stops at once.
     A worker also stops (as on SIGTERM) when its supervisor's end of ``supervisor_fd`` closes."""
     if config.worker is not None:
-        # Every line this worker logs, its sessions' included, says which worker it is.
-        structlog.contextvars.bind_contextvars(worker=config.worker.index)
+        label_worker_logs(config.worker)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             if supervisor_fd is not None:
@@ -151,17 +142,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if args.reuse_port:
         config = attrs.evolve(config, reuse_port=True, workers=1)
     if args.worker_index is not None:
-        shared_dir = os.environ.get(MULTIPROC_DIR_VARIABLE, "")
-        if not os.path.isdir(shared_dir):
-            print(
-                f"trio-relay: --worker-index is for workers the supervisor starts "
-                f"(--workers N); {MULTIPROC_DIR_VARIABLE} is not its shared directory",
-                file=sys.stderr,
-            )
+        try:
+            place = worker_place(args.worker_index, args.supervisor_fd)
+        except ConfigError as exc:
+            print(f"trio-relay: configuration error: {exc}", file=sys.stderr)
             return EXIT_CONFIG_ERROR
-        config = attrs.evolve(
-            config, reuse_port=True, workers=1, worker=WorkerPlace(args.worker_index, shared_dir)
-        )
+        config = attrs.evolve(config, reuse_port=True, workers=1, worker=place)
     try:
         if config.workers > 1:
             trio.run(supervise, config)

@@ -29,10 +29,12 @@ import tempfile
 from collections.abc import Sequence
 from functools import partial
 
+import structlog
 import trio
 from prometheus_client import multiprocess
 
-from .config import RelayConfig
+from .config import RelayConfig, WorkerPlace
+from .errors import ConfigError
 from .log import get_logger
 from .shared_slots import clear_worker_column, create_slot_file
 
@@ -69,6 +71,33 @@ def worker_command(config: RelayConfig, port: int, index: int, lifeline_fd: int)
         "--supervisor-fd",
         str(lifeline_fd),
     ]
+
+
+def worker_place(index: int, supervisor_fd: int | None) -> WorkerPlace:
+    """A worker's place from its command line and the environment its supervisor gave it."""
+    shared_dir = os.environ.get(MULTIPROC_DIR_VARIABLE, "")
+    if not os.path.isdir(shared_dir):
+        raise ConfigError(
+            "--worker-index",
+            f"is for the workers a supervisor starts (--workers N): {MULTIPROC_DIR_VARIABLE} "
+            "is not set to its shared directory",
+        )
+    if supervisor_fd is None or not _is_open(supervisor_fd):
+        raise ConfigError("--supervisor-fd", "must be the lifeline its supervisor passed on")
+    return WorkerPlace(index, shared_dir)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def label_worker_logs(place: WorkerPlace) -> None:
+    """Every line this worker logs from here on, its sessions' included, says which it is."""
+    structlog.contextvars.bind_contextvars(worker=place.index)
 
 
 async def exit_when_supervisor_gone(lifeline_fd: int) -> None:

@@ -56,6 +56,12 @@ def test_misconfiguration_prints_one_line_and_exits_2(
     assert len(lines) == 1 and variable in lines[0] and "Traceback" not in result.stderr
 
 
+def test_a_worker_not_started_by_a_supervisor_refuses_in_one_line(tmp_path: Path) -> None:
+    result = run_cli(["--worker-index", "0", "--supervisor-fd", "0"], {"BACKEND": "fake"}, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "PROMETHEUS_MULTIPROC_DIR" in result.stderr.strip()
+
+
 def test_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("BACKEND=openai\nPORT=1\n")
     result = run_cli([], {}, tmp_path)
