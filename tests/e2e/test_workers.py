@@ -54,6 +54,8 @@ async def test_every_scrape_of_any_worker_counts_the_whole_relay() -> None:
             scrapes = [await scrape(relay) for _ in range(SCRAPES)]
             for samples in scrapes:
                 assert sessions_counted(samples) == n, per_worker
+                # Every gauge combines its workers (a mode left at 'all' would add a pid label).
+                assert not [key for key in samples if "pid" in dict(key[1])]
                 assert samples[("trio_relay_active_sessions", ())] == 0
                 for histogram in ("upstream_connect_seconds", "time_to_first_text_seconds"):
                     name = f"trio_relay_{histogram}"
