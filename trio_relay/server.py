@@ -148,7 +148,8 @@ class Relay:
         return text(200, "ready")
 
     def _admission(self, request: h11.Request, target: str, ip: str) -> tuple[str, Response] | None:
-        """Why this upgrade must be refused (before accept, before any upstream), or None."""
+        """Why this upgrade must be refused (before accept, before any upstream), or None: then
+        a session slot was taken for it, which the caller gives back when the session ends."""
         access = self.config.access
         if not self.ready:
             return "draining", text(503, "the relay is shutting down; retry shortly", retry_after=5)
