@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -88,6 +89,12 @@ def test_taken_slots_never_exceed_either_cap(steps: list[tuple[int, str, bool]])
         assert workers[0].active() == len(held) <= 4
         for address in "abcde":
             assert [ip for _, ip in held].count(address) <= 2
+
+
+def test_a_worker_index_beyond_the_slot_file_is_refused(tmp_path: Path) -> None:
+    create_slot_file(str(tmp_path), 2)
+    with pytest.raises(ValueError, match="worker index 2"):
+        SharedSessionSlots(str(tmp_path), 2, max_sessions=1, max_per_ip=1)
 
 
 def _take_all_you_can(shared_dir: str, column: int, start: object, taken: object) -> None:

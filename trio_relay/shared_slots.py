@@ -107,11 +107,10 @@ class SharedSessionSlots:
         except BaseException:
             os.close(self._fd)
             raise
-        cells = memoryview(self._map).cast("q")
-        if not 0 <= column < len(cells) // COLUMN_CELLS:
+        self._table = SlotTable(memoryview(self._map).cast("q"), column, max_sessions, max_per_ip)
+        if not 0 <= column < self._table.workers:
             self.close()
             raise ValueError(f"worker index {column} is outside the slot file ({shared_dir})")
-        self._table = SlotTable(cells, column, max_sessions, max_per_ip)
 
     def clear_own_column(self) -> None:
         with self._locked():
@@ -136,8 +135,7 @@ class SharedSessionSlots:
             return self._table.active()
 
     def close(self) -> None:
-        if hasattr(self, "_table"):
-            self._table.cells.release()
+        self._table.cells.release()  # the map cannot close while a view of it exists
         self._map.close()
         os.close(self._fd)
 
