@@ -10,14 +10,21 @@ from trio_relay.limits import AudioPacer, SessionSlots
 
 def test_global_and_per_ip_caps() -> None:
     slots = SessionSlots(max_sessions=3, max_per_ip=2)
-    slots.take("1.1.1.1")
-    slots.take("1.1.1.1")
+    assert slots.try_take("1.1.1.1") is None
+    assert slots.try_take("1.1.1.1") is None
     assert "this client address" in (slots.refusal("1.1.1.1") or "")
     assert slots.refusal("2.2.2.2") is None
-    slots.take("2.2.2.2")
+    assert slots.try_take("2.2.2.2") is None
     assert "limit of 3 sessions" in (slots.refusal("3.3.3.3") or "")
     slots.give_back("1.1.1.1")
     assert slots.refusal("1.1.1.1") is None and slots.active == 2
+
+
+def test_try_take_takes_a_slot_only_when_it_does_not_refuse() -> None:
+    slots = SessionSlots(max_sessions=1, max_per_ip=1)
+    assert slots.try_take("1.1.1.1") is None and slots.active == 1
+    assert "limit of 1 sessions" in (slots.try_take("2.2.2.2") or "")
+    assert slots.active == 1 and "2.2.2.2" not in slots.per_ip
 
 
 def test_real_time_audio_is_never_delayed() -> None:

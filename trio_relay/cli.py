@@ -31,7 +31,7 @@ from .config import (
 from .errors import ConfigError
 from .log import get_logger, setup_logging
 from .server import Relay, serve_relay
-from .workers import supervise
+from .workers import exit_when_supervisor_gone, label_worker_logs, supervise, worker_place
 
 log = get_logger("trio_relay")
 
@@ -58,7 +58,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         help="worker processes sharing the port (env WORKERS, default: number of cores)",
     )
+    # A worker of --workers N (started by the supervisor, see trio_relay.workers).
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--supervisor-fd", type=int, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="{ticket}")
     ticket = commands.add_parser(
         "ticket", help="mint a signed client ticket (CLIENT_AUTH=ticket; needs TICKET_SECRET)"
@@ -83,15 +86,21 @@ def describe(config: RelayConfig) -> str:
     return f"{config.backend.value} ({config.upstream.dialect.value} dialect, {auth})"
 
 
-async def run(config: RelayConfig) -> None:
-    """Serve until SIGTERM/SIGINT, then drain gracefully; a second signal stops at once."""
+async def run(config: RelayConfig, supervisor_fd: int | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, then drain gracefully; a second signal stops at once.
+    A worker also stops (as on SIGTERM) when its supervisor's end of ``supervisor_fd`` closes."""
+    if config.worker is not None:
+        label_worker_logs(config.worker)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
+            if supervisor_fd is not None:
+                nursery.start_soon(exit_when_supervisor_gone, supervisor_fd)
             relay: Relay = await nursery.start(serve_relay, config)
             log.info(
                 "trio-relay listening",
                 url=f"http://{config.host}:{relay.port}",
                 upstream=describe(config),
+                pid=os.getpid(),
             )
             access = config.access
             if access.client_auth.mode is ClientAuthMode.NONE and not is_loopback(config.host):
@@ -187,8 +196,18 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     setup_logging(config.log_level)
     if args.reuse_port:
         config = attrs.evolve(config, reuse_port=True, workers=1)
+    if args.worker_index is not None:
+        try:
+            place = worker_place(args.worker_index, args.supervisor_fd)
+        except ConfigError as exc:
+            print(f"trio-relay: configuration error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG_ERROR
+        config = attrs.evolve(config, reuse_port=True, workers=1, worker=place)
     try:
-        trio.run(supervise if config.workers > 1 else run, config)
+        if config.workers > 1:
+            trio.run(supervise, config)
+        else:
+            trio.run(run, config, args.supervisor_fd)
     except OSError as exc:
         print(
             f"trio-relay: cannot listen on {config.host}:{config.port}: {exc.strerror}",

@@ -129,12 +129,22 @@ class Access:
 
 
 @attrs.frozen
+class WorkerPlace:
+    """A worker of ``--workers N`` (set by the command line, not a setting): its index and the
+    relay's shared directory (metrics files, session slots) that its supervisor set up."""
+
+    index: int
+    shared_dir: str
+
+
+@attrs.frozen
 class RelayConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     # Worker processes sharing the port (SO_REUSEPORT); a worker itself runs with reuse_port.
     workers: int = 1
     reuse_port: bool = False
+    worker: WorkerPlace | None = None
     log_level: str = "INFO"
     backend: Backend = Backend.FAKE
     backend_was_inferred: bool = False

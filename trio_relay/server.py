@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -30,11 +29,12 @@ from .config import RelayConfig, UpstreamTarget, fake_target
 from .credentials import EntraTokenSource
 from .errors import ServerShuttingDown, SlowClient, UpstreamUnavailable
 from .http import REALTIME_PATH, Response, StaticFiles, route, text
-from .limits import SessionSlots
 from .log import get_logger
 from .metrics import RelayMetrics
 from .redact import register_config
 from .session import Session
+from .shared_slots import session_slots
+from .stats import SessionStats
 from .ticker import Ticker
 from .websocket import accept
 
@@ -57,11 +57,10 @@ class Relay:
         self.tokens = tokens
         self.static = StaticFiles.at(config.static_dir)
         self.ready = True
-        self.slots = SessionSlots(self.limits.max_sessions, self.limits.max_sessions_per_ip)
+        self.slots = session_slots(self.limits, config.worker)  # with workers: one shared count
         self.sessions: set[Session] = set()
         self.ticker = Ticker()  # the sessions' shared timer (started by serve_relay)
-        self.finished_traffic: Counter[str] = Counter()
-        self.metrics = RelayMetrics(self.traffic_totals)
+        self.metrics = RelayMetrics(self.live_stats, worker=config.worker)
         self.listeners: list[trio.SocketListener] = []
         self._no_sessions = trio.Event()
         self._no_sessions.set()
@@ -105,8 +104,7 @@ class Relay:
                     self.metrics.rejections.labels(reason).inc()
                     await _send_response(stream, conn, response, keep_alive=False, head_only=False)
                     return
-                self.slots.take(ip)
-                try:
+                try:  # _admission took the slot
                     await self._serve_websocket(stream, bytes(raw), request, admitted)
                 finally:
                     self.slots.give_back(ip)
@@ -141,11 +139,8 @@ class Relay:
         peer = socket.getpeername() if socket is not None else ("unknown",)
         return str(peer[0])
 
-    def traffic_totals(self) -> Counter[str]:
-        totals = Counter(self.finished_traffic)
-        for session in self.sessions:
-            session.stats.add_traffic_to(totals)
-        return totals
+    def live_stats(self) -> list[SessionStats]:
+        return [session.stats for session in self.sessions]
 
     async def _readiness(self) -> Response:
         """Ready while accepting sessions and, with Entra ID, while a token can be had."""
@@ -168,7 +163,8 @@ class Relay:
         self, request: h11.Request, target: str, ip: str
     ) -> tuple[str, Response] | ClientIdentity:
         """Why this upgrade must be refused (before accept, before any upstream), or who the
-        client is (its verified ticket claims included)."""
+        client is (its verified ticket claims included): then a session slot was taken for it,
+        which the caller gives back when the session ends."""
         access = self.config.access
         if not self.ready:
             return "draining", text(503, "the relay is shutting down; retry shortly", retry_after=5)
@@ -187,7 +183,7 @@ class Relay:
                 f"authentication required: {failure.reason}",
                 headers=(("www-authenticate", failure.www_authenticate),),
             )
-        refusal = self.slots.refusal(ip)
+        refusal = self.slots.try_take(ip)  # the check and the take are one step
         if refusal is not None:
             log.warning("refused a WebSocket: at capacity", ip=ip, client=who.name, reason=refusal)
             return "capacity", text(503, refusal, retry_after=5)
@@ -218,7 +214,7 @@ class Relay:
                 self.metrics.slow_client_closes.inc()
         finally:
             self.sessions.discard(session)
-            session.stats.add_traffic_to(self.finished_traffic)
+            self.metrics.session_ended(session.stats)
             self.metrics.active_sessions.dec()
             if not self.sessions:
                 self._no_sessions.set()
@@ -355,6 +351,7 @@ async def serve_relay(
         )
         with relay._serve_scope:
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(relay.metrics.flush_traffic_periodically)
                 await nursery.start(relay.ticker.run)
                 await nursery.start(trio.serve_listeners, relay.handle_connection, relay.listeners)
                 task_status.started(relay)

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import base64
 import math
+import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
-from itertools import count
 
 import structlog
 import trio
@@ -87,7 +87,6 @@ from .upstream import closed_error, open_upstream
 from .websocket import ConnectionClosed, WebSocket
 
 log = get_logger("trio_relay.session")
-_session_ids = count(1)
 
 # Largest binary frame the writer makes by merging queued assistant audio (1 s).
 MERGED_AUDIO_BYTES = 1000 * BYTES_PER_MS
@@ -118,7 +117,7 @@ class Session:
         ticker: Ticker | None = None,
         budgets: Budgets | None = None,
     ) -> None:
-        self.id = f"s{next(_session_ids)}"
+        self.id = f"s-{secrets.token_hex(6)}"  # unique across workers and replicas
         self.metrics = metrics
         self.ticker = ticker or Ticker()  # not running: plain trio.sleep_until
         self.stats = SessionStats(started_at=trio.current_time())

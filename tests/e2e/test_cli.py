@@ -13,13 +13,16 @@ from pathlib import Path
 import pytest
 import trio
 from harness import is_control, open_browser
+from relay_process import event, running_workers, sessions_on_both_workers
 
 from trio_relay.client_auth import TicketRules, verify_ticket
 
 CLEAN_ENV = {
     k: v
     for k, v in os.environ.items()
-    if not k.startswith(("OPENAI_", "AZURE_", "BACKEND", "PORT", "HOST", "CLIENT_", "WORKERS"))
+    if not k.startswith(
+        ("OPENAI_", "AZURE_", "BACKEND", "PORT", "HOST", "CLIENT_", "WORKERS", "PROMETHEUS_")
+    )
 }
 
 
@@ -53,6 +56,12 @@ def test_misconfiguration_prints_one_line_and_exits_2(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0] and "Traceback" not in result.stderr
+
+
+def test_a_worker_not_started_by_a_supervisor_refuses_in_one_line(tmp_path: Path) -> None:
+    result = run_cli(["--worker-index", "0", "--supervisor-fd", "0"], {"BACKEND": "fake"}, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "PROMETHEUS_MULTIPROC_DIR" in result.stderr.strip()
 
 
 def test_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
@@ -150,13 +159,15 @@ async def test_offline_demo_serves_text_and_audio_turns_and_stops_on_sigterm() -
 
 
 async def test_several_workers_share_one_port_and_stop_together() -> None:
-    async with running_relay(["--workers", "2"], {"BACKEND": "fake"}) as (process, url):
-        for _ in range(4):
-            async with open_browser(url) as browser:
-                await browser.until(is_control("connected"))
-        process.send_signal(signal.SIGTERM)
-        with trio.fail_after(15):
-            assert await process.wait() == 0
+    with trio.fail_after(60):
+        async with running_workers(2) as relay:
+            per_worker = await sessions_on_both_workers(relay, 4)
+            assert set(per_worker) == {0, 1}  # both served: they do share the port
+            relay.process.send_signal(signal.SIGTERM)
+            with trio.fail_after(15):
+                assert await relay.process.wait() == 0
+            draining = await relay.log.until(event("signal: draining, then exiting"), 2)
+            assert {line["worker"] for line in draining} == {0, 1}
 
 
 async def test_relay_against_a_standalone_fake_upstream_process() -> None:
