@@ -1,28 +1,51 @@
 """The relay's listener: plain HTTP and the ``/realtime`` WebSocket on one port.
 
-Each TCP connection's request head is read with h11 (size-capped, within the handshake timeout).
-A WebSocket upgrade to ``/realtime`` is answered by :func:`trio_relay.websocket.accept`, with the
-bytes already read, and becomes a :class:`~trio_relay.session.Session`; anything else is answered
-as plain HTTP by :func:`trio_relay.http.route`.
+Each TCP connection is read as HTTP/1.1 by :class:`trio_relay.edge.HttpConnection` (every wait
+and write bounded). A WebSocket upgrade to ``/realtime`` is admitted here, answered by
+:func:`trio_relay.websocket.accept` with the bytes already read, and becomes a
+:class:`~trio_relay.session.Session`; anything else is answered as plain HTTP by
+:func:`trio_relay.http.route`. Connections that are not sessions are capped by a
+:class:`~trio_relay.connections.ConnectionTable` (the oldest gives way to the newest).
+
+A connection never takes the listener down: whatever it raises ends it alone, answered with a
+400 (the client broke HTTP) or a 500 (a bug of ours, logged with its traceback) where an answer
+can still be sent, and counted. Only cancellation and process-level errors propagate.
 """
 
 from __future__ import annotations
 
+import resource
+import secrets
 import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from urllib.parse import urlsplit
+from contextlib import asynccontextmanager, suppress
+from functools import partial
 
+import attrs
 import h11
 import trio
+from structlog.contextvars import bound_contextvars
 
 from .client_auth import AuthFailed, chosen_subprotocol, find_credential, origin_allowed
-from .config import RelayConfig, UpstreamTarget, fake_target
+from .config import Limits, RelayConfig, UpstreamTarget, fake_target
+from .connections import ConnectionTable, OpenConnection
 from .credentials import EntraTokenSource
+from .edge import REQUEST_TIMEOUT, WRITE_TIMEOUT, Hangup, HttpConnection
 from .errors import ServerShuttingDown, SlowClient, UpstreamUnavailable
-from .http import REALTIME_PATH, Response, StaticFiles, route, text
+from .http import (
+    NOT_FOUND,
+    REALTIME_PATH,
+    RequestTarget,
+    Response,
+    StaticFiles,
+    bearer_token_matches,
+    forwarded_client,
+    parse_target,
+    route,
+    text,
+)
 from .limits import SessionSlots
 from .log import get_logger
 from .metrics import RelayMetrics
@@ -32,9 +55,20 @@ from .websocket import accept
 
 log = get_logger("trio_relay.server")
 
-MAX_REQUEST_HEAD_BYTES = 16 * 1024
 LISTEN_BACKLOG = 4096
 READINESS_TOKEN_TIMEOUT_S = 5.0
+# File descriptors beyond connections and sessions: listeners, logs, the upstream's DNS, ...
+SPARE_FDS = 64
+
+# What a client can make the HTTP layer raise: a 400, logged without a traceback.
+CLIENT_FAULTS = (h11.RemoteProtocolError, UnicodeError)
+
+
+@attrs.define
+class Stage:
+    """Where a connection is (for the log and the metric when it fails)."""
+
+    name: str = "request"
 
 
 class Relay:
@@ -55,6 +89,11 @@ class Relay:
         self.finished_traffic: Counter[str] = Counter()
         self.metrics = RelayMetrics(self.traffic_totals)
         self.listeners: list[trio.SocketListener] = []
+        self.metrics_listeners: list[trio.SocketListener] = []
+        # Behind a trusted proxy every connection comes from the proxy: no per-address cap.
+        per_ip = None if config.access.trust_forwarded_for else self.limits.max_connections_per_ip
+        self.connections = ConnectionTable(self.limits.max_connections, per_ip)
+        self.metrics_connections = ConnectionTable(self.limits.max_connections, per_ip)
         self._no_sessions = trio.Event()
         self._no_sessions.set()
         self._serve_scope = trio.CancelScope()
@@ -65,73 +104,184 @@ class Relay:
         port: int = self.listeners[0].socket.getsockname()[1]
         return port
 
+    @property
+    def metrics_port(self) -> int | None:
+        if not self.metrics_listeners:
+            return None
+        port: int = self.metrics_listeners[0].socket.getsockname()[1]
+        return port
+
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
+        """Serve one connection to the relay's port (plain HTTP, or a WebSocket session)."""
+        await self._connection(stream, self.connections, public=True)
+
+    async def handle_metrics_connection(self, stream: trio.abc.Stream) -> None:
+        """Serve one connection to ``METRICS_PORT``: ``/metrics`` and ``/healthz`` only."""
+        await self._connection(stream, self.metrics_connections, public=False)
+
+    async def _connection(
+        self, stream: trio.abc.Stream, table: ConnectionTable, *, public: bool
+    ) -> None:
+        # Whatever happens on this connection ends here: only cancellation and process-level
+        # BaseExceptions leave (the listener's nursery would take every other session down).
+        # The bookkeeping comes first, before anything is allocated for the connection.
+        peer = peer_address(stream)
+        connection, dropped = table.open(peer)
         try:
-            await self._handle(stream)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the peer went away mid-request: nothing to answer
+            for victim in dropped:
+                assert victim.dropped_for is not None
+                victim.scope.cancel()
+                self.metrics.connections_dropped.labels(victim.dropped_for).inc()
+                log.debug("dropped the oldest connection", ip=victim.ip, cap=victim.dropped_for)
+            with connection.scope, bound_contextvars(conn_id=secrets.token_hex(6)):
+                http = HttpConnection(stream, self.limits)
+                failure = await self._serve(http, connection, peer, public=public)
+                if failure is not None and http.can_respond:
+                    with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                        await http.respond(failure, keep_alive=False, head_only=False)
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the peer went away while we answered
+        except* Exception:
+            self.metrics.connection_errors.labels("connection", "server").inc()
+            log.exception("connection failed: unexpected error")
         finally:
+            table.release(connection)
             await trio.aclose_forcefully(stream)
 
-    async def _handle(self, stream: trio.abc.Stream) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES)
+    async def _serve(
+        self, http: HttpConnection, connection: OpenConnection, peer: str, *, public: bool
+    ) -> Response | None:
+        """Serve the connection's requests; the response owed to the client when one of them
+        failed (400 for a request that broke HTTP, 500 for a bug of ours), or None."""
+        stage = Stage()
+        owed: Response | None = None
+        try:
+            await self._exchange(http, connection, peer, stage, public=public)
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the peer went away mid-request or mid-response: nothing to answer
+        except* CLIENT_FAULTS:
+            if http.handed_over:  # not from parsing the client's HTTP: ours
+                self.metrics.connection_errors.labels(stage.name, "server").inc()
+                log.exception("connection failed: unexpected error", stage=stage.name)
+            else:
+                self.metrics.connection_errors.labels(stage.name, "client").inc()
+                log.debug("bad request", stage=stage.name)
+                owed = text(400, "bad request: this is not a valid HTTP/1.1 request")
+        except* Exception:
+            self.metrics.connection_errors.labels(stage.name, "server").inc()
+            log.exception("connection failed: unexpected error", stage=stage.name)
+            owed = text(500, "internal error")
+        return owed
+
+    async def _exchange(
+        self,
+        http: HttpConnection,
+        connection: OpenConnection,
+        peer: str,
+        stage: Stage,
+        *,
+        public: bool,
+    ) -> None:
         while True:
-            raw = bytearray()
-            request = None
-            with trio.move_on_after(self.limits.handshake_timeout_s):
-                request = await _read_request(stream, conn, raw)
-            if request is None:
-                return  # too slow, or closed before a full request head: just drop it
-            if isinstance(request, Response):
-                await _send_response(stream, conn, request, keep_alive=False, head_only=False)
+            stage.name = "request"
+            request = await http.next_request()
+            if isinstance(request, Hangup):
+                if request.reason == REQUEST_TIMEOUT:
+                    self.metrics.connections_dropped.labels(REQUEST_TIMEOUT).inc()
                 return
-            target = request.target.decode("latin-1")
-            path = urlsplit(target).path
+            if isinstance(request, Response):
+                self.metrics.connection_errors.labels(stage.name, "client").inc()
+                log.debug("bad request", status=request.status)
+                await http.respond(request, keep_alive=False, head_only=False)
+                return
+            target = parse_target(request.target)
             method = request.method.decode("ascii", "replace")
             upgrade = _is_websocket_upgrade(request)
-            if upgrade and path == REALTIME_PATH:
-                ip = self._client_ip(stream, request)
-                refusal = self._admission(request, target, ip)
-                if refusal is not None:
-                    reason, response = refusal
-                    self.metrics.rejections.labels(reason).inc()
-                    await _send_response(stream, conn, response, keep_alive=False, head_only=False)
-                    return
-                self.slots.take(ip)
-                try:
-                    await self._serve_websocket(stream, bytes(raw), request)
-                finally:
-                    self.slots.give_back(ip)
+            if target is None:
+                response = text(400, "bad request: the target must be a path (or an http URL)")
+                await http.respond(response, keep_alive=False, head_only=False)
+                return
+            if public and upgrade and target.path == REALTIME_PATH:
+                stage.name = "upgrade"
+                await self._upgrade(http, connection, request, target, peer, stage)
+                return
+            if method not in ("GET", "HEAD"):
+                # Closed without reading the body: nothing here takes one.
+                await http.respond(
+                    route(method, target.path, static=None), keep_alive=False, head_only=False
+                )
                 return
             if upgrade:
                 response = text(404, "no WebSocket endpoint here; use /realtime")
-            elif path == "/metrics" and method in ("GET", "HEAD"):
-                response = Response(200, self.metrics.render(), self.metrics.content_type)
-            elif path == "/readyz" and method in ("GET", "HEAD"):
-                response = await self._readiness()
-            else:
-                response = route(method, path, static=self.static)
-            keep_alive = (
-                conn.their_http_version == b"1.1" and method in ("GET", "HEAD") and not upgrade
-            )
-            await _send_response(
-                stream, conn, response, keep_alive=keep_alive, head_only=method == "HEAD"
-            )
-            if not keep_alive or conn.our_state is not h11.DONE:
+                await http.respond(response, keep_alive=False, head_only=False)
                 return
-            if not await _finish_request(stream, conn):
+            refusal = await http.read_body()
+            if isinstance(refusal, Hangup):
+                if refusal.reason == REQUEST_TIMEOUT:
+                    self.metrics.connections_dropped.labels(REQUEST_TIMEOUT).inc()
                 return
-            conn.start_next_cycle()
+            if refusal is not None:
+                await http.respond(refusal, keep_alive=False, head_only=False)
+                return
+            stage.name = "response"
+            response = await self._route(method, target, request, public=public)
+            if not await http.respond(response, keep_alive=True, head_only=method == "HEAD"):
+                self.metrics.connections_dropped.labels(WRITE_TIMEOUT).inc()
+                return
+            if not http.start_next_request():
+                return
 
-    def _client_ip(self, stream: trio.abc.Stream, request: h11.Request) -> str:
-        if self.config.access.trust_forwarded_for:
-            for name, value in request.headers:
-                if name == b"x-forwarded-for":
-                    # The last hop was added by our own ingress; earlier ones are the client's say.
-                    return value.decode("latin-1").split(",")[-1].strip()
-        socket = getattr(stream, "socket", None)
-        peer = socket.getpeername() if socket is not None else ("unknown",)
-        return str(peer[0])
+    async def _route(
+        self, method: str, target: RequestTarget, request: h11.Request, *, public: bool
+    ) -> Response:
+        path = target.path
+        if path == "/metrics":
+            token = self.config.access.metrics_token
+            if token is not None and not bearer_token_matches(request.headers, token):
+                return text(
+                    401,
+                    "/metrics needs Authorization: Bearer <METRICS_TOKEN>",
+                    headers=(("www-authenticate", 'Bearer realm="trio-relay metrics"'),),
+                )
+            return Response(200, self.metrics.render(), self.metrics.content_type)
+        if not public:
+            return route(method, path, static=None) if path == "/healthz" else NOT_FOUND
+        if path == "/readyz":
+            return await self._readiness()
+        if self.static is None or path in ("/healthz", REALTIME_PATH):
+            return route(method, path, static=self.static)
+        # A static file: read from disk off the event loop.
+        return await trio.to_thread.run_sync(partial(route, method, path, static=self.static))
+
+    async def _upgrade(
+        self,
+        http: HttpConnection,
+        connection: OpenConnection,
+        request: h11.Request,
+        target: RequestTarget,
+        peer: str,
+        stage: Stage,
+    ) -> None:
+        ip = self._client_ip(peer, request)
+        refusal = self._admission(request, target.origin_form, ip)
+        if refusal is not None:
+            reason, response = refusal
+            self.metrics.rejections.labels(reason).inc()
+            await http.respond(response, keep_alive=False, head_only=False)
+            return
+        self.slots.take(ip)
+        try:
+            # A session now: the connection caps no longer apply, the session caps do.
+            self.connections.release(connection)
+            await self._serve_websocket(http, request, stage)
+        finally:
+            self.slots.give_back(ip)
+
+    def _client_ip(self, peer: str, request: h11.Request) -> str:
+        access = self.config.access
+        if access.trust_forwarded_for:
+            return forwarded_client(request.headers, access.trusted_proxy_hops) or peer
+        return peer
 
     def traffic_totals(self) -> Counter[str]:
         totals = Counter(self.finished_traffic)
@@ -159,7 +309,7 @@ class Relay:
             return "draining", text(503, "the relay is shutting down; retry shortly", retry_after=5)
         origin = _header(request, b"origin")
         if not origin_allowed(origin, access.allowed_origins):
-            log.warning("refused a WebSocket: origin not allowed", origin=origin)
+            log.warning("refused a WebSocket: origin not allowed", origin=(origin or "")[:200])
             return "origin", text(403, "origin not allowed")
         try:
             who = access.client_auth.authenticate(
@@ -179,16 +329,20 @@ class Relay:
         return None
 
     async def _serve_websocket(
-        self, stream: trio.abc.Stream, head: bytes, request: h11.Request
+        self, http: HttpConnection, request: h11.Request, stage: Stage
     ) -> None:
-        client = await accept(
-            stream,
-            head,
-            max_message_bytes=self.limits.max_message_bytes,
-            subprotocol=chosen_subprotocol(request.headers),
-        )
+        http.handed_over = True
+        client = None
+        with trio.move_on_after(self.limits.write_timeout_s):
+            client = await accept(
+                http.stream,
+                bytes(http.head),
+                max_message_bytes=self.limits.max_message_bytes,
+                subprotocol=chosen_subprotocol(request.headers),
+            )
         if client is None:
-            return  # not a valid WebSocket handshake: websockets answered 400
+            return  # not a valid WebSocket handshake (websockets answered 400), or not taken
+        stage.name = "session"
         session = Session(
             client, self.config, self.target, self.tokens, self.metrics, ticker=self.ticker
         )
@@ -226,53 +380,36 @@ class Relay:
         self._serve_scope.cancel()
 
 
-async def _read_request(
-    stream: trio.abc.Stream, conn: h11.Connection, raw: bytearray
-) -> h11.Request | Response | None:
-    while True:
+def peer_address(stream: trio.abc.Stream) -> str:
+    """The address at the other end of ``stream`` ("unknown" when it is no socket, or the peer
+    is already gone: a reset can come before we ask)."""
+    sock = getattr(stream, "socket", None)
+    try:
+        peer = sock.getpeername() if sock is not None else None
+    except OSError:
+        peer = None
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+
+
+def raise_open_file_limit(limits: Limits) -> None:
+    """Lift the soft limit on open files to the hard one, and warn when even that is below what
+    the connection and session caps may need (each session holds two sockets)."""
+    needed = limits.max_connections + 2 * limits.max_sessions + SPARE_FDS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max(soft, needed) if hard == resource.RLIM_INFINITY else hard
+    if wanted > soft:
         try:
-            event = conn.next_event()
-        except h11.RemoteProtocolError as exc:
-            return text(exc.error_status_hint, f"bad request: {exc}")
-        if isinstance(event, h11.Request):
-            return event
-        if event is h11.NEED_DATA:
-            data = bytes(await stream.receive_some(MAX_REQUEST_HEAD_BYTES))
-            raw += data
-            conn.receive_data(data)  # b"" tells h11 the peer closed
-            continue
-        return None  # ConnectionClosed, or anything unexpected before a request
-
-
-async def _finish_request(stream: trio.abc.Stream, conn: h11.Connection) -> bool:
-    """Read the rest of a GET (no body expected) so the connection can serve the next request."""
-    while conn.their_state is not h11.DONE:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            data = bytes(await stream.receive_some(MAX_REQUEST_HEAD_BYTES))
-            conn.receive_data(data)
-        elif isinstance(event, h11.ConnectionClosed):
-            return False
-    return True
-
-
-async def _send_response(
-    stream: trio.abc.Stream,
-    conn: h11.Connection,
-    response: Response,
-    *,
-    keep_alive: bool,
-    head_only: bool,
-) -> None:
-    if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-        return
-    data = conn.send(
-        h11.Response(status_code=response.status, headers=response.head(keep_alive=keep_alive))
-    )
-    if response.body and not head_only:
-        data += conn.send(h11.Data(data=response.body))
-    data += conn.send(h11.EndOfMessage())
-    await stream.send_all(data)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    if soft < needed:
+        log.warning(
+            "the open file limit is below what MAX_CONNECTIONS and MAX_SESSIONS may need: raise "
+            "it (ulimit -n, or the container's nofile limit) or lower those caps",
+            limit=soft,
+            needed=needed,
+        )
 
 
 def _header(request: h11.Request, name: bytes) -> str | None:
@@ -333,11 +470,24 @@ async def serve_relay(
     async with open_upstream_target(config) as target:
         relay = Relay(config, target, tokens)
         relay.task = trio.lowlevel.current_task()
+        raise_open_file_limit(config.limits)
         relay.listeners = await open_listeners(
             config.host, config.port, reuse_port=config.reuse_port
         )
+        if config.metrics_port is not None:
+            relay.metrics_listeners = await open_listeners(
+                config.host, config.metrics_port, reuse_port=config.reuse_port
+            )
         with relay._serve_scope:
             async with trio.open_nursery() as nursery:
                 await nursery.start(relay.ticker.run)
+                # serve_listeners backs off when accept fails for want of file descriptors.
                 await nursery.start(trio.serve_listeners, relay.handle_connection, relay.listeners)
+                if relay.metrics_listeners:
+                    await nursery.start(
+                        trio.serve_listeners,
+                        relay.handle_metrics_connection,
+                        relay.metrics_listeners,
+                    )
+                    log.info("serving /metrics and /healthz", port=relay.metrics_port)
                 task_status.started(relay)
