@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 import httpx
 import pytest
 import trio
-from harness import start_relay
+from harness import count_tasks, is_control, open_browser, serve, start_relay
 from trio_websocket import ConnectionRejected, open_websocket_url
 
+from fake_upstream import FakeUpstreamOptions, open_fake_upstream
 from trio_relay.client_auth import ClientAuth, ClientAuthMode
-from trio_relay.config import Access, RelayConfig, openai_target
+from trio_relay.config import Access, Limits, RelayConfig, openai_target
+from trio_relay.server import Relay
 
 # These tests never open a session, so the upstream is never contacted.
 CONFIG = RelayConfig(upstream=openai_target("http://127.0.0.1:9/v1", "m", "k"))
@@ -188,3 +193,138 @@ async def test_keep_alive_get_with_a_malformed_or_truncated_body_is_400(
     reply = await exchange(port, request_bytes)
     assert reply.startswith(b"HTTP/1.1 400")
     assert await healthy(port)
+
+
+# --- bounds on real sockets ------------------------------------------------------------------
+
+
+def sample(relay: Relay, name: str, labels: dict[str, str]) -> float:
+    return relay.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def until(condition: Callable[[], bool], limit_s: float = 5.0) -> None:
+    """Wait (bounded) for a condition the relay reaches on its own, checking every 10 ms."""
+    with trio.fail_after(limit_s):
+        while not condition():  # noqa: ASYNC110
+            await trio.sleep(0.01)
+
+
+async def test_a_large_response_to_a_client_that_never_reads_is_abandoned(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    config = static_config(tmp_path)
+    (tmp_path / "big.bin").write_bytes(b"\0" * (8 << 20))  # more than the kernel will buffer
+    relay = await serve(nursery, attrs.evolve(config, limits=Limits(write_timeout_s=0.5)))
+    sock = trio.socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window, never read
+    await sock.connect(("127.0.0.1", relay.port))
+    with sock:
+        await sock.send(b"GET /big.bin HTTP/1.1\r\nhost: x\r\n\r\n")
+        start = trio.current_time()
+        await until(lambda: sample(relay, DROPPED, {"reason": "write_timeout"}) == 1)
+        assert 0.5 <= trio.current_time() - start < 2.0
+        await until(lambda: len(relay.connections) == 0)
+    assert await healthy(relay.port)
+
+
+DROPPED = "trio_relay_connections_dropped_total"
+
+
+async def test_a_flood_of_half_open_connections_cannot_lock_out_healthz_or_sessions(
+    nursery: trio.Nursery,
+) -> None:
+    """At MAX_CONNECTIONS, each new connection pushes out the oldest pending one; /healthz and a
+    new session get through, the live session is never touched, and nothing leaks."""
+    async with open_fake_upstream(options=FakeUpstreamOptions(record_events=False)) as fake:
+        limits = Limits(max_connections=40, max_connections_per_ip=1000, handshake_timeout_s=30)
+        target = openai_target(f"{fake.url}/v1", "gpt-realtime", "k")
+        relay = await serve(nursery, RelayConfig(upstream=target, limits=limits))
+        url = f"ws://127.0.0.1:{relay.port}/realtime"
+        async with open_browser(url) as live:
+            await live.until(is_control("connected"))
+            assert relay.task is not None
+            tasks, fds = count_tasks(relay.task), len(os.listdir("/proc/self/fd"))
+            pending: list[trio.SocketStream] = []
+
+            async def connect(half_a_head: bool) -> None:
+                dropped = sample(relay, DROPPED, {"reason": "max_connections"})
+                opened = len(relay.connections)
+                stream = await trio.open_tcp_stream("127.0.0.1", relay.port)
+                if half_a_head:
+                    await stream.send_all(b"GET /realtime HTTP/1.1\r\nhost: x\r\nupgr")
+                pending.append(stream)
+                # one at a time, so that the relay sees them in this order
+                await until(
+                    lambda: (
+                        len(relay.connections) > opened
+                        or sample(relay, DROPPED, {"reason": "max_connections"}) > dropped
+                    )
+                )
+
+            for i in range(40):
+                await connect(half_a_head=i % 2 == 1)
+            assert len(relay.connections) == 40
+            assert await healthy(relay.port)  # pushes out pending[0]
+            with trio.fail_after(5):
+                assert await pending[0].receive_some(1024) == b""
+            await until(lambda: len(relay.connections) == 39)  # /healthz hung up
+            for _ in range(10):  # the first fills the gap, the others push out pending[1:10]
+                await connect(half_a_head=False)
+            async with open_browser(url) as newcomer:  # its handshake pushes out pending[10]
+                await newcomer.until(is_control("connected"))
+                await newcomer.send_text("hello")
+                await newcomer.until(is_control("text_done"))
+            with trio.fail_after(5):
+                for stream in pending[:11]:
+                    assert await stream.receive_some(1024) == b""
+            assert sample(relay, DROPPED, {"reason": "max_connections"}) == 11
+            assert len(relay.connections) == 39  # pending[11:] are all still there
+            await live.send_text("still here")
+            await live.until(is_control("text_done"))
+            for stream in pending:
+                await stream.aclose()
+            await until(lambda: len(relay.connections) == 0)
+            await until(lambda: count_tasks(relay.task) == tasks)
+            await until(lambda: len(os.listdir("/proc/self/fd")) <= fds)
+
+
+async def test_metrics_on_a_port_of_their_own_with_a_token(nursery: trio.Nursery) -> None:
+    token = "metrics-token-0123456789"
+    config = attrs.evolve(CONFIG, metrics_port=0, access=Access(metrics_token=token))
+    relay = await serve(nursery, config)
+    assert relay.metrics_port is not None and relay.metrics_port != relay.port
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{relay.metrics_port}") as http:
+        refused = await http.get("/metrics")
+        scraped = await http.get("/metrics", headers={"authorization": f"Bearer {token}"})
+        health = await http.get("/healthz")
+        nothing_else = [await http.get(path) for path in ("/", "/readyz", "/realtime")]
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+    assert scraped.status_code == 200 and "trio_relay_active_sessions" in scraped.text
+    assert health.status_code == 200
+    assert [r.status_code for r in nothing_else] == [404, 404, 404]
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{relay.port}") as http:
+        assert (await http.get("/metrics")).status_code == 401  # the token holds on both ports
+
+
+async def test_forwarded_for_counts_sessions_by_the_address_our_proxy_appended(
+    nursery: trio.Nursery,
+) -> None:
+    async with open_fake_upstream(options=FakeUpstreamOptions(record_events=False)) as fake:
+        access = Access(trust_forwarded_for=True)
+        target = openai_target(f"{fake.url}/v1", "gpt-realtime", "k")
+        config = RelayConfig(upstream=target, access=access, limits=Limits(max_sessions_per_ip=1))
+        relay = await serve(nursery, config)
+        url = f"ws://127.0.0.1:{relay.port}/realtime"
+
+        def forwarded(*lines: bytes) -> list[tuple[bytes, bytes]]:
+            return [(b"x-forwarded-for", line) for line in lines]
+
+        async with open_browser(url, extra_headers=forwarded(b"9.9.9.9, 1.1.1.1")) as first:
+            await first.until(is_control("connected"))
+            # a different claim of its own, but the same address appended by the proxy
+            with pytest.raises(ConnectionRejected) as caught:
+                async with open_websocket_url(url, extra_headers=forwarded(b"8.8.8.8", b"1.1.1.1")):
+                    pass
+            assert caught.value.status_code == 503
+            async with open_browser(url, extra_headers=forwarded(b"1.1.1.1, 2.2.2.2")) as other:
+                await other.until(is_control("connected"))
