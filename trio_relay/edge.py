@@ -60,6 +60,13 @@ class HttpConnection:
         # Set once the stream is handed to a WebSocket: no HTTP response can follow.
         self.handed_over = False
         self._deadline = math.inf
+        self._method = b""  # the current request's
+
+    @property
+    def early_data(self) -> bool:
+        """Whether bytes beyond the current request's head (a body, the next request, or
+        WebSocket frames sent before the handshake's answer) have arrived."""
+        return bool(self.h11.trailing_data[0])
 
     @property
     def can_respond(self) -> bool:
@@ -70,6 +77,7 @@ class HttpConnection:
         the connection ends here (timeout, or the peer closed between requests)."""
         now = trio.current_time()
         self._deadline = now + self.limits.handshake_timeout_s
+        self._method = b""
         pipelined, _ = self.h11.trailing_data
         self.head = bytearray(pipelined)
         idle = self.requests > 0 and not pipelined
@@ -83,6 +91,7 @@ class HttpConnection:
                 return bad_request(exc)
             if isinstance(event, h11.Request):
                 self.requests += 1
+                self._method = event.method
                 return event
             if event is not h11.NEED_DATA:
                 return Hangup(PEER_CLOSED)  # ConnectionClosed between requests
@@ -123,15 +132,16 @@ class HttpConnection:
             else:
                 return Hangup(PEER_CLOSED)
 
-    async def respond(self, response: Response, *, keep_alive: bool, head_only: bool) -> bool:
-        """Write ``response``; False when the client did not take it in time (or it can no longer
-        be sent). With ``keep_alive`` False it says ``Connection: close``."""
+    async def respond(self, response: Response, *, keep_alive: bool) -> bool:
+        """Write ``response`` (its head only, to a HEAD request); False when the client did not
+        take it in time, or it can no longer be sent. Without ``keep_alive``, says
+        ``Connection: close``."""
         if not self.can_respond:
             return False
         data = self.h11.send(
             h11.Response(status_code=response.status, headers=response.head(keep_alive=keep_alive))
         )
-        if response.body and not head_only:
+        if response.body and self._method != b"HEAD":
             data += self.h11.send(h11.Data(data=response.body))
         data += self.h11.send(h11.EndOfMessage())
         return await self.write(data)

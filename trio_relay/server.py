@@ -51,7 +51,7 @@ from .log import get_logger
 from .metrics import RelayMetrics
 from .session import Session
 from .ticker import Ticker
-from .websocket import accept
+from .websocket import ConnectionClosed, accept
 
 log = get_logger("trio_relay.server")
 
@@ -138,7 +138,7 @@ class Relay:
                 failure = await self._serve(http, connection, peer, public=public)
                 if failure is not None and http.can_respond:
                     with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                        await http.respond(failure, keep_alive=False, head_only=False)
+                        await http.respond(failure, keep_alive=False)
         except* (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer went away while we answered
         except* Exception:
@@ -192,14 +192,14 @@ class Relay:
             if isinstance(request, Response):
                 self.metrics.connection_errors.labels(stage.name, "client").inc()
                 log.debug("bad request", status=request.status)
-                await http.respond(request, keep_alive=False, head_only=False)
+                await http.respond(request, keep_alive=False)
                 return
             target = parse_target(request.target)
             method = request.method.decode("ascii", "replace")
             upgrade = _is_websocket_upgrade(request)
             if target is None:
                 response = text(400, "bad request: the target must be a path (or an http URL)")
-                await http.respond(response, keep_alive=False, head_only=False)
+                await http.respond(response, keep_alive=False)
                 return
             if public and upgrade and target.path == REALTIME_PATH:
                 stage.name = "upgrade"
@@ -207,13 +207,11 @@ class Relay:
                 return
             if method not in ("GET", "HEAD"):
                 # Closed without reading the body: nothing here takes one.
-                await http.respond(
-                    route(method, target.path, static=None), keep_alive=False, head_only=False
-                )
+                await http.respond(route(method, target.path, static=None), keep_alive=False)
                 return
             if upgrade:
                 response = text(404, "no WebSocket endpoint here; use /realtime")
-                await http.respond(response, keep_alive=False, head_only=False)
+                await http.respond(response, keep_alive=False)
                 return
             refusal = await http.read_body()
             if isinstance(refusal, Hangup):
@@ -221,11 +219,11 @@ class Relay:
                     self.metrics.connections_dropped.labels(REQUEST_TIMEOUT).inc()
                 return
             if refusal is not None:
-                await http.respond(refusal, keep_alive=False, head_only=False)
+                await http.respond(refusal, keep_alive=False)
                 return
             stage.name = "response"
             response = await self._route(method, target, request, public=public)
-            if not await http.respond(response, keep_alive=True, head_only=method == "HEAD"):
+            if not await http.respond(response, keep_alive=True):
                 self.metrics.connections_dropped.labels(WRITE_TIMEOUT).inc()
                 return
             if not http.start_next_request():
@@ -267,7 +265,13 @@ class Relay:
         if refusal is not None:
             reason, response = refusal
             self.metrics.rejections.labels(reason).inc()
-            await http.respond(response, keep_alive=False, head_only=False)
+            await http.respond(response, keep_alive=False)
+            return
+        if http.early_data:
+            # RFC 6455: a client waits for the 101 before it sends frames (and has no body).
+            self.metrics.connection_errors.labels(stage.name, "client").inc()
+            response = text(400, "bad handshake: data sent before the WebSocket was accepted")
+            await http.respond(response, keep_alive=False)
             return
         self.slots.take(ip)
         try:
@@ -333,7 +337,7 @@ class Relay:
     ) -> None:
         http.handed_over = True
         client = None
-        with trio.move_on_after(self.limits.write_timeout_s):
+        with trio.move_on_after(self.limits.write_timeout_s), suppress(ConnectionClosed):
             client = await accept(
                 http.stream,
                 bytes(http.head),
@@ -341,7 +345,9 @@ class Relay:
                 subprotocol=chosen_subprotocol(request.headers),
             )
         if client is None:
-            return  # not a valid WebSocket handshake (websockets answered 400), or not taken
+            # Not a valid WebSocket handshake (websockets answered 400), or the client did not
+            # take the answer in time, or went away meanwhile.
+            return
         stage.name = "session"
         session = Session(
             client, self.config, self.target, self.tokens, self.metrics, ticker=self.ticker
