@@ -11,6 +11,7 @@ import pytest
 from trio_relay.config import ENTRA_SCOPE, azure_target, openai_target
 from trio_relay.credentials import EntraTokenSource, upstream_headers
 from trio_relay.errors import UpstreamUnavailable
+from trio_relay.redact import redact
 
 
 @attrs.frozen
@@ -61,9 +62,21 @@ async def test_credential_failure_becomes_upstream_unavailable_with_advice() -> 
     source = EntraTokenSource(NoCredential)
     with pytest.raises(UpstreamUnavailable) as caught:
         await source.token()
-    assert "failed to retrieve a token" in caught.value.message
-    assert (
-        "AZURE_OPENAI_API_KEY" in caught.value.message and "more lines" not in caught.value.message
+    detail = caught.value.detail or ""
+    assert "failed to retrieve a token" in detail
+    assert "AZURE_OPENAI_API_KEY" in detail and "more lines" not in detail
+    # The browser is told only that the service is unavailable; the advice is the operator's.
+    assert "AZURE" not in caught.value.message and "unavailable" in caught.value.message
+
+
+async def test_every_fetched_token_is_redacted_from_then_on() -> None:
+    class OneToken:
+        def get_token(self, *scopes: str) -> Any:
+            return AccessToken("entra-access-token-0123456789", 2_000_000_000)
+
+    token = await EntraTokenSource(OneToken).token()
+    assert redact(f"the upstream said: Bearer-less {token}.") == (
+        "the upstream said: Bearer-less [redacted]."
     )
 
 

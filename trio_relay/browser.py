@@ -11,6 +11,8 @@ from typing import Any
 
 import attrs
 
+from .redact import code_for_browser, for_browser
+
 
 class InvalidClientMessage(Exception):
     """A client frame broke the browser protocol; the session goes on after an ``error``."""
@@ -123,8 +125,8 @@ class ErrorMessage:
     """``{"type":"error","code","message"}``; ``upstream_code`` is an optional extension field."""
 
     code: str
-    message: str
-    upstream_code: str | None = None
+    message: str = attrs.field(converter=for_browser)  # may quote an upstream: never verbatim
+    upstream_code: str | None = attrs.field(default=None, converter=code_for_browser)
 
     def encode(self) -> str:
         data = {"type": "error", "code": self.code, "message": self.message}

@@ -6,18 +6,28 @@ A bad configuration prints one line naming the variable and what is wrong, and e
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import secrets
 import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 import trio
 from dotenv import dotenv_values
 
-from .client_auth import ClientAuthMode, mint_ticket
-from .config import MIN_TICKET_SECRET_BYTES, Backend, RelayConfig, is_loopback, load_config
+from .client_auth import REGISTERED_CLAIMS, ClientAuthMode, mint_ticket
+from .config import (
+    MIN_TICKET_SECRET_BYTES,
+    Access,
+    Backend,
+    RelayConfig,
+    is_loopback,
+    load_config,
+)
 from .errors import ConfigError
 from .log import get_logger, setup_logging
 from .server import Relay, serve_relay
@@ -55,6 +65,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     ticket.add_argument("--sub", required=True, help="subject: who the ticket is for")
     ticket.add_argument("--ttl", type=int, default=300, help="seconds until it expires (300)")
+    ticket.add_argument(
+        "--claim",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra claim, e.g. a budget: max_session_s=600 (repeatable; JSON values)",
+    )
     return parser.parse_args(argv)
 
 
@@ -107,16 +124,54 @@ async def drain_then_stop(relay: Relay, scope: trio.CancelScope) -> None:
 
 
 def mint(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Print a ticket (a JWT) for ``--sub``: the relay's own way to mint what a backend would."""
+    try:
+        ticket = _ticket(args, env)
+    except ConfigError as exc:
+        print(f"trio-relay: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    print(ticket)
+    return 0
+
+
+def _ticket(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     secret = env.get("TICKET_SECRET", "")
     if len(secret.encode()) < MIN_TICKET_SECRET_BYTES:
-        print(
-            f"trio-relay: configuration error: TICKET_SECRET: must be set (at least "
-            f"{MIN_TICKET_SECRET_BYTES} bytes) to mint tickets",
-            file=sys.stderr,
+        raise ConfigError(
+            "TICKET_SECRET",
+            f"must be set (at least {MIN_TICKET_SECRET_BYTES} bytes) to mint tickets",
         )
-        return EXIT_CONFIG_ERROR
-    print(mint_ticket(secret.encode(), args.sub, int(time.time()) + args.ttl))
-    return 0
+    defaults = Access()
+    audience = env.get("TICKET_AUDIENCE", "").strip() or defaults.ticket_audience
+    try:
+        max_lifetime_s = int(env.get("TICKET_MAX_LIFETIME_S", "") or defaults.ticket_max_lifetime_s)
+    except ValueError:
+        raise ConfigError("TICKET_MAX_LIFETIME_S", "must be a whole number of seconds") from None
+    if not 0 < args.ttl <= max_lifetime_s:
+        raise ConfigError(
+            "--ttl", f"must be between 1 and TICKET_MAX_LIFETIME_S ({max_lifetime_s}) seconds"
+        )
+    claims: dict[str, Any] = {}
+    for given in args.claim:
+        key, sep, raw = given.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("--claim", f"expected KEY=VALUE, got {given!r}")
+        if key.strip() in REGISTERED_CLAIMS:
+            raise ConfigError("--claim", f"{key.strip()!r} is set by the ticket itself")
+        try:
+            claims[key.strip()] = json.loads(raw)
+        except ValueError:
+            claims[key.strip()] = raw  # not JSON: a string
+    now = int(time.time())
+    return mint_ticket(
+        secret.encode(),
+        args.sub,
+        now + args.ttl,
+        issued_at=now,
+        audience=audience,
+        jti=secrets.token_urlsafe(16),  # so tickets work with TICKET_ONE_TIME=1 too
+        claims=claims,
+    )
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import attrs
 
-from .client_auth import ClientAuth, ClientAuthMode
+from .client_auth import ClientAuth, ClientAuthMode, TicketRules
 from .errors import ConfigError
 
 T = TypeVar("T")
@@ -434,7 +434,7 @@ def _access(env: Mapping[str, str], host: str) -> Access:
                 f"got {origin!r}",
             )
     d = Access()
-    return Access(
+    access = Access(
         allowed_origins=origins or Access().allowed_origins,
         client_auth=ClientAuth(mode, tokens, secret),
         allow_unauthenticated=forced,
@@ -448,6 +448,13 @@ def _access(env: Mapping[str, str], host: str) -> Access:
         ticket_one_time=_flag(env, "TICKET_ONE_TIME"),
         metrics_token=env.get("METRICS_TOKEN", "").strip() or None,
     )
+    rules = TicketRules(
+        access.ticket_audience,
+        access.ticket_max_lifetime_s,
+        access.ticket_leeway_s,
+        access.ticket_one_time,
+    )
+    return attrs.evolve(access, client_auth=ClientAuth(mode, tokens, secret, tickets=rules))
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:

@@ -2,7 +2,8 @@
 
 azure-identity's async credentials need asyncio, so the sync ``DefaultAzureCredential`` runs in a
 worker thread (``trio.to_thread.run_sync``). Tokens are cached and refreshed a few minutes before
-they expire; every new upstream connection asks for one, so none outlives its validity.
+they expire; every new upstream connection asks for one, so none outlives its validity. Each
+token is registered with the redactor as it is fetched: it never appears in a log or a browser.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any, Protocol
 
 import trio
 
+from . import redact
 from .config import ENTRA_SCOPE, UpstreamTarget
-from .errors import UpstreamUnavailable
+from .errors import UNAVAILABLE_MESSAGE, UpstreamUnavailable
 
 
 class TokenCredential(Protocol):
@@ -56,6 +58,7 @@ class EntraTokenSource:
             if self._token is not None and self._clock() < fresh_until:
                 return self._token
             token, self._expires_on = await trio.to_thread.run_sync(self._fetch)
+            redact.register(token, rotating=True)
             self._token = token
             self.fetches += 1
             return token
@@ -70,8 +73,10 @@ class EntraTokenSource:
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             )
             raise UpstreamUnavailable(
-                f"could not get an Entra ID token for Azure OpenAI ({first_line}); "
-                "sign in (az login), give the relay a managed identity, or set AZURE_OPENAI_API_KEY"
+                UNAVAILABLE_MESSAGE,
+                detail=f"could not get an Entra ID token for Azure OpenAI ({first_line}); "
+                "sign in (az login), give the relay a managed identity, "
+                "or set AZURE_OPENAI_API_KEY",
             ) from None
         return access.token, float(access.expires_on)
 
@@ -82,7 +87,9 @@ async def upstream_headers(
     """The auth headers protocol.md prescribes for ``target``."""
     if target.use_entra_id:
         if tokens is None:
-            raise UpstreamUnavailable("Entra ID is configured but no token source was given")
+            raise UpstreamUnavailable(
+                UNAVAILABLE_MESSAGE, detail="Entra ID is configured but no token source was given"
+            )
         return [("authorization", "Bearer " + await tokens.token())]
     if target.api_key is None:
         return []

@@ -2,6 +2,10 @@
 
 Every way a session can end is a :class:`SessionEnd` that knows the WebSocket close code the
 browser gets and, where there is something to say, the ``error`` message sent before the close.
+That ``message`` is for the person in front of the browser (short, no hosts, no hints about
+keys); ``detail`` is for the operator and goes only to the log (upstream URL, HTTP status,
+"check the API key"). Both are redacted (:mod:`trio_relay.redact`) and capped when made, since
+either may quote an upstream.
 Third-party errors (trio-websocket, OS, azure-identity) are mapped to these at one boundary each
 (:mod:`trio_relay.upstream`, :mod:`trio_relay.session`), so the close path never guesses.
 """
@@ -9,6 +13,11 @@ Third-party errors (trio-websocket, OS, azure-identity) are mapped to these at o
 from __future__ import annotations
 
 from enum import IntEnum
+
+from .redact import code_for_browser, for_browser, for_log
+
+# What a browser is told when the upstream cannot be had, whatever the cause (that is logged).
+UNAVAILABLE_MESSAGE = "The voice service is unavailable right now. Please try again in a moment."
 
 
 class CloseCode(IntEnum):
@@ -37,9 +46,10 @@ class SessionEnd(Exception):
     close_code: CloseCode = CloseCode.NORMAL
     error_code: str | None = None
 
-    def __init__(self, message: str = "") -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str = "", *, detail: str | None = None) -> None:
+        self.message = for_browser(message)
+        self.detail = for_log(detail) if detail else None
+        super().__init__(self.detail or self.message)
 
 
 class ClientGone(SessionEnd):
@@ -57,8 +67,10 @@ class UpstreamUnavailable(SessionEnd):
     close_code = CloseCode.UPSTREAM_FAILURE
     error_code = "upstream_unavailable"
 
-    def __init__(self, message: str, *, retry_later: bool = False) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, retry_later: bool = False, detail: str | None = None
+    ) -> None:
+        super().__init__(message, detail=detail)
         if retry_later:
             self.close_code = CloseCode.TRY_AGAIN_LATER
 
@@ -69,9 +81,11 @@ class UpstreamFailed(SessionEnd):
     close_code = CloseCode.UPSTREAM_FAILURE
     error_code = "upstream_error"
 
-    def __init__(self, message: str, *, upstream_code: str | None = None) -> None:
-        super().__init__(message)
-        self.upstream_code = upstream_code
+    def __init__(
+        self, message: str, *, upstream_code: str | None = None, detail: str | None = None
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.upstream_code = code_for_browser(upstream_code)
 
 
 class SessionExpired(SessionEnd):

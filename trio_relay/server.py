@@ -25,10 +25,17 @@ from functools import partial
 
 import attrs
 import h11
+import structlog
 import trio
 from structlog.contextvars import bound_contextvars
 
-from .client_auth import AuthFailed, chosen_subprotocol, find_credential, origin_allowed
+from .client_auth import (
+    AuthFailed,
+    ClientIdentity,
+    chosen_subprotocol,
+    find_credential,
+    origin_allowed,
+)
 from .config import Limits, RelayConfig, UpstreamTarget, fake_target
 from .connections import ConnectionTable, OpenConnection
 from .credentials import EntraTokenSource
@@ -49,6 +56,7 @@ from .http import (
 from .limits import SessionSlots
 from .log import get_logger
 from .metrics import RelayMetrics
+from .redact import register_config
 from .session import Session
 from .ticker import Ticker
 from .websocket import ConnectionClosed, accept
@@ -261,9 +269,9 @@ class Relay:
         stage: Stage,
     ) -> None:
         ip = self._client_ip(peer, request)
-        refusal = self._admission(request, target.origin_form, ip)
-        if refusal is not None:
-            reason, response = refusal
+        admitted = self._admission(request, target.origin_form, ip)
+        if not isinstance(admitted, ClientIdentity):
+            reason, response = admitted
             self.metrics.rejections.labels(reason).inc()
             await http.respond(response, keep_alive=False)
             return
@@ -277,7 +285,7 @@ class Relay:
         try:
             # A session now: the connection caps no longer apply, the session caps do.
             self.connections.release(connection)
-            await self._serve_websocket(http, request, stage)
+            await self._serve_websocket(http, request, admitted, stage)
         finally:
             self.slots.give_back(ip)
 
@@ -302,12 +310,19 @@ class Relay:
                 with trio.fail_after(READINESS_TOKEN_TIMEOUT_S):
                     await self.tokens.token()
             except (UpstreamUnavailable, trio.TooSlowError) as exc:
-                reason = exc.message if isinstance(exc, UpstreamUnavailable) else "timed out"
+                reason = (
+                    exc.detail or exc.message
+                    if isinstance(exc, UpstreamUnavailable)
+                    else "timed out"
+                )
                 return text(503, f"upstream credentials unavailable: {reason}")
         return text(200, "ready")
 
-    def _admission(self, request: h11.Request, target: str, ip: str) -> tuple[str, Response] | None:
-        """Why this upgrade must be refused (before accept, before any upstream), or None."""
+    def _admission(
+        self, request: h11.Request, target: str, ip: str
+    ) -> tuple[str, Response] | ClientIdentity:
+        """Why this upgrade must be refused (before accept, before any upstream), or who the
+        client is (its verified ticket claims included)."""
         access = self.config.access
         if not self.ready:
             return "draining", text(503, "the relay is shutting down; retry shortly", retry_after=5)
@@ -328,12 +343,12 @@ class Relay:
             )
         refusal = self.slots.refusal(ip)
         if refusal is not None:
-            log.warning("refused a WebSocket: at capacity", ip=ip, client=who, reason=refusal)
+            log.warning("refused a WebSocket: at capacity", ip=ip, client=who.name, reason=refusal)
             return "capacity", text(503, refusal, retry_after=5)
-        return None
+        return who
 
     async def _serve_websocket(
-        self, http: HttpConnection, request: h11.Request, stage: Stage
+        self, http: HttpConnection, request: h11.Request, who: ClientIdentity, stage: Stage
     ) -> None:
         http.handed_over = True
         client = None
@@ -348,6 +363,7 @@ class Relay:
             # Not a valid WebSocket handshake (websockets answered 400), or the client did not
             # take the answer in time, or went away meanwhile.
             return
+        structlog.contextvars.bind_contextvars(client=who.name)  # on the session's log lines
         stage.name = "session"
         session = Session(
             client, self.config, self.target, self.tokens, self.metrics, ticker=self.ticker
@@ -473,6 +489,7 @@ async def serve_relay(
     tokens = (
         EntraTokenSource() if config.upstream is not None and config.upstream.use_entra_id else None
     )
+    register_config(config)  # its secrets never reach a log or a browser (trio_relay.redact)
     async with open_upstream_target(config) as target:
         relay = Relay(config, target, tokens)
         relay.task = trio.lowlevel.current_task()

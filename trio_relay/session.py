@@ -157,6 +157,7 @@ class Session:
             "session ended",
             outcome=type(end).__name__,
             reason=end.message or None,
+            detail=end.detail or None,
             close_code=int(end.close_code),
             **self.stats.summary(trio.current_time()),
         )

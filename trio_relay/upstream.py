@@ -2,7 +2,11 @@
 
 This is the one boundary where the WebSocket layer's and the OS's connection errors become
 :class:`UpstreamUnavailable` (before the session is up) or :class:`UpstreamFailed` /
-:class:`SessionExpired` (after). Messages name the cause, never a secret.
+:class:`SessionExpired` (after). Each error carries two texts: a short ``message`` for the
+person at the browser (the same few sentences whatever the cause: they can only wait or
+reconnect), and a ``detail`` for the operator's log that names the upstream (scheme, host, path;
+never the query), the HTTP status or close code and what to check. Whatever the upstream said
+(a close reason, a refusal) is untrusted: it reaches only ``detail``, redacted and capped there.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ import trio
 
 from .config import Limits, UpstreamTarget
 from .credentials import EntraTokenSource, upstream_headers
-from .errors import SessionEnd, SessionExpired, UpstreamFailed, UpstreamUnavailable
+from .errors import (
+    UNAVAILABLE_MESSAGE,
+    SessionEnd,
+    SessionExpired,
+    UpstreamFailed,
+    UpstreamUnavailable,
+)
 from .websocket import ConnectionClosed, HandshakeFailed, WebSocket, connect
 
 # Upstream events can be large (a response's audio deltas); the upstream is trusted more than
@@ -34,6 +44,12 @@ _STATUS_HINTS = {
 }
 
 
+# What the browser is told (docs/protocol.md); the cause is in the log.
+BUSY_MESSAGE = "The voice service is busy right now. Please try again in a moment."
+ENDED_MESSAGE = "The voice service ended the conversation unexpectedly. Please reconnect."
+EXPIRED_MESSAGE = "The conversation reached its maximum length. Please reconnect to continue."
+
+
 def where(target: UpstreamTarget) -> str:
     """The upstream's scheme, host and path, for messages; never the query or credentials."""
     parts = urlsplit(target.url)
@@ -41,11 +57,17 @@ def where(target: UpstreamTarget) -> str:
     return f"{target.backend.value} upstream {parts.scheme}://{host}{parts.path}"
 
 
-def rejection_error(target: UpstreamTarget, status: int) -> UpstreamUnavailable:
+def rejection_error(
+    target: UpstreamTarget, status: int, said: str | None = None
+) -> UpstreamUnavailable:
+    """The upstream refused the handshake with HTTP ``status``; ``said`` is what it answered."""
     hint = _STATUS_HINTS.get(status, "server error" if status >= 500 else "unexpected status")
+    detail = f"{where(target)} refused the connection: HTTP {status} ({hint})"
+    if said:
+        detail += f"; it said: {said}"
+    busy = status == 429
     return UpstreamUnavailable(
-        f"{where(target)} refused the connection: HTTP {status} ({hint})",
-        retry_later=status == 429,
+        BUSY_MESSAGE if busy else UNAVAILABLE_MESSAGE, retry_later=busy, detail=detail
     )
 
 
@@ -54,17 +76,25 @@ def closed_error(closed: ConnectionClosed) -> SessionEnd:
     received, sent = closed.received, closed.sent
     if received is not None and received.code == 1001:
         return SessionExpired(
-            "the upstream session ended (going away, e.g. it reached its maximum duration)"
+            EXPIRED_MESSAGE,
+            detail="the upstream session ended (going away, e.g. it reached its maximum "
+            f"duration){_quoted(received.reason)}",
         )
     if received is None and sent is not None:  # we failed the connection: it broke the protocol
         return UpstreamFailed(
-            f"the upstream broke the WebSocket protocol ({sent.reason or 'no detail'}); "
-            f"the relay closed the connection with code {sent.code}"
+            ENDED_MESSAGE,
+            detail=f"the upstream broke the WebSocket protocol ({sent.reason or 'no detail'}); "
+            f"the relay closed the connection with code {sent.code}",
         )
-    detail = "without a close frame" if received is None else f"with code {received.code}"
-    if received is not None and received.reason:
-        detail += f" ({received.reason})"
-    return UpstreamFailed(f"the upstream closed the connection {detail}")
+    how = "without a close frame" if received is None else f"with code {received.code}"
+    reason = received.reason if received is not None else ""
+    return UpstreamFailed(
+        ENDED_MESSAGE, detail=f"the upstream closed the connection {how}{_quoted(reason)}"
+    )
+
+
+def _quoted(reason: str) -> str:
+    return f" ({reason})" if reason else ""
 
 
 @asynccontextmanager
@@ -87,15 +117,18 @@ async def open_upstream(
     except trio.TooSlowError:
         await _close(stream)
         raise UpstreamUnavailable(
-            f"{where(target)} did not complete the handshake within "
-            f"{limits.upstream_connect_timeout_s:g} s",
+            UNAVAILABLE_MESSAGE,
             retry_later=True,
+            detail=f"{where(target)} did not complete the handshake within "
+            f"{limits.upstream_connect_timeout_s:g} s",
         ) from None
     except HandshakeFailed as failed:
         await _close(stream)
         if failed.status is not None:
-            raise rejection_error(target, failed.status) from None
-        raise UpstreamUnavailable(f"{where(target)}: {failed.message}") from None
+            raise rejection_error(target, failed.status, failed.message) from None
+        raise UpstreamUnavailable(
+            UNAVAILABLE_MESSAGE, detail=f"{where(target)}: {failed.message}"
+        ) from None
     except BaseException:
         await _close(stream)
         raise
@@ -115,7 +148,9 @@ async def _open_stream(target: UpstreamTarget, host: str, port: int) -> Upstream
         return await trio.open_tcp_stream(host, port)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise UpstreamUnavailable(f"could not reach the {where(target)}: {reason}") from None
+        raise UpstreamUnavailable(
+            UNAVAILABLE_MESSAGE, detail=f"could not reach the {where(target)}: {reason}"
+        ) from None
 
 
 async def _close(stream: trio.abc.Stream | None) -> None:

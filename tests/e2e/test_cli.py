@@ -14,6 +14,8 @@ import pytest
 import trio
 from harness import is_control, open_browser
 
+from trio_relay.client_auth import TicketRules, verify_ticket
+
 CLEAN_ENV = {
     k: v
     for k, v in os.environ.items()
@@ -62,8 +64,6 @@ def test_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
 
 
 def test_ticket_command_mints_a_verifiable_ticket(tmp_path: Path) -> None:
-    from trio_relay.client_auth import verify_ticket
-
     secret = "k" * 40
     result = run_cli(
         ["ticket", "--sub", "alice", "--ttl", "60"], {"TICKET_SECRET": secret}, tmp_path
@@ -71,8 +71,39 @@ def test_ticket_command_mints_a_verifiable_ticket(tmp_path: Path) -> None:
     assert result.returncode == 0
     import time
 
-    assert verify_ticket(secret.encode(), result.stdout.strip(), time.time()) == "alice"
+    claims = verify_ticket(secret.encode(), result.stdout.strip(), time.time())
+    assert claims["sub"] == "alice" and claims["aud"] == "trio-relay" and claims["jti"]
+    assert claims["exp"] - claims["iat"] == 60
     assert run_cli(["ticket", "--sub", "a"], {}, tmp_path).returncode == 2
+
+
+def test_ticket_command_adds_budget_claims_and_refuses_a_lifetime_over_the_maximum(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    env = {"TICKET_SECRET": "k" * 40, "TICKET_AUDIENCE": "voice-app"}
+    minted = run_cli(
+        ["ticket", "--sub", "bob", "--claim", "max_session_s=600", "--claim", "plan=free"],
+        env,
+        tmp_path,
+    )
+    assert minted.returncode == 0, minted.stderr
+    claims = verify_ticket(
+        env["TICKET_SECRET"].encode(),
+        minted.stdout.strip(),
+        time.time(),
+        TicketRules(audience="voice-app"),
+    )
+    assert claims["max_session_s"] == 600 and claims["plan"] == "free"
+    too_long = run_cli(
+        ["ticket", "--sub", "bob", "--ttl", "7200"],
+        {**env, "TICKET_MAX_LIFETIME_S": "3600"},
+        tmp_path,
+    )
+    assert too_long.returncode == 2 and "--ttl" in too_long.stderr
+    reserved = run_cli(["ticket", "--sub", "bob", "--claim", "exp=1"], env, tmp_path)
+    assert reserved.returncode == 2 and "exp" in reserved.stderr
 
 
 @asynccontextmanager

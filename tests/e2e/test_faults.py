@@ -3,6 +3,7 @@ time, with nothing left running afterwards."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import attrs
@@ -14,7 +15,9 @@ from trio_websocket import ConnectionClosed
 
 from fake_upstream import FakeUpstream, open_fake_upstream
 from trio_relay.config import Limits, RelayConfig, openai_target
+from trio_relay.errors import UNAVAILABLE_MESSAGE
 from trio_relay.server import Relay
+from trio_relay.upstream import BUSY_MESSAGE
 
 FAST = Limits(upstream_session_timeout_s=0.5, upstream_connect_timeout_s=2.0, close_timeout_s=0.5)
 
@@ -52,16 +55,28 @@ async def assert_nothing_left(
     ],
 )
 async def test_refused_handshake(
-    nursery: trio.Nursery, fake: FakeUpstream, model: str, status: str, close_code: int
+    nursery: trio.Nursery,
+    fake: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
+    model: str,
+    status: str,
+    close_code: int,
 ) -> None:
+    caplog.set_level(logging.INFO)
     relay = await relay_for(nursery, fake, model)
     baseline = count_tasks(relay.task)
     async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
         error = await browser.next_message()
         assert error["type"] == "error" and error["code"] == "upstream_unavailable"
-        assert f"HTTP {status}" in error["message"] and "sk-test" not in error["message"]
+        # The browser gets words for its user; the status and the hint are the operator's.
+        busy = status == "429"
+        assert error["message"] == (BUSY_MESSAGE if busy else UNAVAILABLE_MESSAGE)
         assert await browser.closed() == close_code
     await assert_nothing_left(relay, fake, baseline)
+    ended = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
+    details = [e.get("detail") for e in ended if e.get("event") == "session ended"]
+    assert len(details) == 1 and f"HTTP {status}" in details[0]
+    assert "sk-test" not in details[0]
 
 
 @pytest.mark.parametrize(

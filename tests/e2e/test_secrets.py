@@ -8,7 +8,7 @@ import time
 import attrs
 import pytest
 import trio
-from harness import Browser, is_control, open_browser, serve
+from harness import Browser, is_control, open_browser, read_head, serve
 from trio_websocket import ConnectionRejected, open_websocket_url
 
 from fake_upstream import FakeUpstreamOptions, open_fake_upstream
@@ -98,8 +98,41 @@ async def test_no_secret_in_any_log_line_or_client_message(
     ]
     logged = "".join(f"{r.getMessage()} {r.__dict__!r}\n" for r in relay_records)
     assert "session ended" in logged and "upstream_unavailable" not in secrets
+    assert "HTTP 401" in logged  # the wrong key was reported to the operator, by status
     said = repr([b.texts for b in seen])
-    assert "401" in said  # the wrong key was reported, by status, not by value
+    assert "upstream_unavailable" in said and "401" not in said  # the user gets words, no status
     for secret in secrets:
         assert secret not in logged
         assert secret not in said
+
+
+def _upgrade(port: int, protocols: str, credential: str) -> bytes:
+    return (
+        f"GET /realtime HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {protocols}\r\n\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [(f"trio-relay, bearer.{CLIENT_TOKEN}", b"trio-relay"), (f"bearer.{CLIENT_TOKEN}", None)],
+)
+async def test_a_token_offered_as_a_subprotocol_is_never_echoed_back(
+    nursery: trio.Nursery, offered: str, chosen: bytes | None
+) -> None:
+    access = Access(client_auth=ClientAuth(ClientAuthMode.TOKEN, tokens=(CLIENT_TOKEN,)))
+    relay = await serve(nursery, RelayConfig(access=access))
+    with trio.fail_after(5):
+        stream = await trio.open_tcp_stream("127.0.0.1", relay.port)
+        async with stream:
+            await stream.send_all(_upgrade(relay.port, offered, CLIENT_TOKEN))
+            head = await read_head(stream)
+    assert head.startswith(b"HTTP/1.1 101")  # the token in the subprotocol was accepted
+    assert CLIENT_TOKEN.encode() not in head
+    protocols = [
+        line.split(b":", 1)[1].strip()
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-protocol:")
+    ]
+    assert protocols == ([chosen] if chosen else [])
