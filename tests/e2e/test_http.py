@@ -17,6 +17,7 @@ from trio_websocket import ConnectionRejected, open_websocket_url
 from fake_upstream import FakeUpstreamOptions, open_fake_upstream
 from trio_relay.client_auth import ClientAuth, ClientAuthMode
 from trio_relay.config import Access, Limits, RelayConfig, openai_target
+from trio_relay.http import Response
 from trio_relay.server import Relay
 
 # These tests never open a session, so the upstream is never contacted.
@@ -328,3 +329,40 @@ async def test_forwarded_for_counts_sessions_by_the_address_our_proxy_appended(
             assert caught.value.status_code == 503
             async with open_browser(url, extra_headers=forwarded(b"1.1.1.1, 2.2.2.2")) as other:
                 await other.until(is_control("connected"))
+
+
+class BrokenStaticFiles:
+    """A stand-in for a bug of ours in the file server."""
+
+    def response(self, path: str) -> Response:
+        raise RuntimeError("a bug")
+
+
+@pytest.mark.expects_traceback
+async def test_a_bug_while_answering_is_a_500_for_that_connection_only(
+    nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    relay = await serve(nursery, static_config(tmp_path))
+    relay.static = BrokenStaticFiles()  # type: ignore[assignment]
+    reply = await exchange(relay.port, b"GET /index.html HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 500") and b"connection: close" in reply
+    assert await healthy(relay.port)
+    errors = {"stage": "response", "fault": "server"}
+    assert sample(relay, "trio_relay_connection_errors_total", errors) == 1
+    [logged] = [r for r in caplog.records if r.exc_info and r.name == "trio_relay.server"]
+    assert isinstance(logged.msg, dict) and logged.msg["conn_id"]  # which connection it was
+
+
+async def test_a_request_that_breaks_http_is_a_400_logged_without_a_traceback(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="trio_relay")
+    relay = await serve(nursery, CONFIG)
+    reply = await exchange(relay.port, b"GET / HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert (
+        sample(relay, "trio_relay_connection_errors_total", {"stage": "request", "fault": "client"})
+        == 1
+    )
+    logged = [r for r in caplog.records if r.name == "trio_relay.server"]
+    assert [r.levelname for r in logged] == ["DEBUG"] and not logged[0].exc_info
