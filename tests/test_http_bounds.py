@@ -6,6 +6,7 @@ test plays the client on the other end, and reads the (virtual) time at which th
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Awaitable, Callable
 
 import attrs
@@ -15,7 +16,7 @@ import trio
 import trio.testing
 
 from trio_relay.config import Limits, RelayConfig, openai_target
-from trio_relay.server import Relay
+from trio_relay.server import Relay, raise_open_file_limit
 
 LIMITS = Limits(
     handshake_timeout_s=2.0,
@@ -260,3 +261,16 @@ async def test_metrics_token_is_required_when_set(
     assert reply.count(b"HTTP/1.1 401") == 2
     assert reply.count(b'www-authenticate: Bearer realm="trio-relay metrics"') == 2
     assert b"HTTP/1.1 200" in reply and b"trio_relay_active_sessions" in reply
+
+
+def test_the_open_file_limit_is_raised_and_a_shortfall_is_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    raise_open_file_limit(Limits(max_connections=100, max_sessions=10))
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= min(hard, 100 + 20 + 64)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    beyond = hard if hard != resource.RLIM_INFINITY else 1 << 40
+    raise_open_file_limit(Limits(max_connections=beyond, max_sessions=1))
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert isinstance(warning.msg, dict) and warning.msg["needed"] > warning.msg["limit"]

@@ -4,14 +4,15 @@ A connection counts from accept until it becomes a WebSocket session (then the s
 :mod:`trio_relay.limits` apply) or closes. A new connection is always admitted: at a cap, the
 OLDEST open connection (of that address, for the per-address cap) is dropped instead, so a flood
 of idle or half-sent connections can never lock out a health probe or a new session, and
-sessions are never touched. No I/O here: the caller cancels what :meth:`ConnectionTable.open`
-returns.
+sessions are never touched. Pure: no I/O here; the caller ends what :meth:`ConnectionTable.open`
+returns (by the ``cancel`` it registered).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
-import trio
 
 GLOBAL_CAP = "max_connections"
 PER_IP_CAP = "max_connections_per_ip"
@@ -19,10 +20,10 @@ PER_IP_CAP = "max_connections_per_ip"
 
 @attrs.define(eq=False)
 class OpenConnection:
-    """One connection in the table; cancelling :attr:`scope` ends its handler."""
+    """One connection in the table; :attr:`cancel` ends its handler."""
 
     ip: str
-    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    cancel: Callable[[], None]
     dropped_for: str | None = None  # the cap it was dropped for, once dropped
 
 
@@ -41,16 +42,19 @@ class ConnectionTable:
     def count(self, ip: str) -> int:
         return len(self._by_ip.get(ip, ()))
 
-    def open(self, ip: str) -> tuple[OpenConnection, list[OpenConnection]]:
-        """Admit a connection from ``ip``: it, and the connections to drop to make room (already
-        out of the table, each with :attr:`~OpenConnection.dropped_for` set; cancel them)."""
+    def open(
+        self, ip: str, cancel: Callable[[], None]
+    ) -> tuple[OpenConnection, list[OpenConnection]]:
+        """Admit a connection from ``ip`` (``cancel`` ends it): it, and the connections to drop to
+        make room (already out of the table, each with :attr:`~OpenConnection.dropped_for` set;
+        cancel them)."""
         dropped: list[OpenConnection] = []
         same_ip = self._by_ip.get(ip)
         if self.max_per_ip is not None and same_ip and len(same_ip) >= self.max_per_ip:
             dropped.append(self._drop(next(iter(same_ip)), PER_IP_CAP))
         if len(self._all) >= self.max_connections:
             dropped.append(self._drop(next(iter(self._all)), GLOBAL_CAP))
-        connection = OpenConnection(ip)
+        connection = OpenConnection(ip, cancel)
         self._all[connection] = None
         self._by_ip.setdefault(ip, {})[connection] = None
         return connection, dropped

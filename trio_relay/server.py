@@ -133,15 +133,16 @@ class Relay:
         # Whatever happens on this connection ends here: only cancellation and process-level
         # BaseExceptions leave (the listener's nursery would take every other session down).
         # The bookkeeping comes first, before anything is allocated for the connection.
+        scope = trio.CancelScope()
         peer = peer_address(stream)
-        connection, dropped = table.open(peer)
+        connection, dropped = table.open(peer, scope.cancel)
         try:
             for victim in dropped:
                 assert victim.dropped_for is not None
-                victim.scope.cancel()
+                victim.cancel()
                 self.metrics.connections_dropped.labels(victim.dropped_for).inc()
                 log.debug("dropped the oldest connection", ip=victim.ip, cap=victim.dropped_for)
-            with connection.scope, bound_contextvars(conn_id=secrets.token_hex(6)):
+            with scope, bound_contextvars(conn_id=secrets.token_hex(6)):
                 http = HttpConnection(stream, self.limits)
                 failure = await self._serve(http, connection, peer, public=public)
                 if failure is not None and http.can_respond:

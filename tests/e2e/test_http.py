@@ -366,3 +366,20 @@ async def test_a_request_that_breaks_http_is_a_400_logged_without_a_traceback(
     )
     logged = [r for r in caplog.records if r.name == "trio_relay.server"]
     assert [r.levelname for r in logged] == ["DEBUG"] and not logged[0].exc_info
+
+
+async def test_at_the_per_ip_cap_that_addresses_oldest_connection_gives_way(
+    nursery: trio.Nursery,
+) -> None:
+    relay = await serve(nursery, attrs.evolve(CONFIG, limits=Limits(max_connections_per_ip=5)))
+    idle = []
+    for count in range(1, 6):
+        idle.append(await trio.open_tcp_stream("127.0.0.1", relay.port))
+        await until(lambda: len(relay.connections) == count)  # noqa: B023
+    assert await healthy(relay.port)
+    with trio.fail_after(5):
+        assert await idle[0].receive_some(1024) == b""
+    assert sample(relay, DROPPED, {"reason": "max_connections_per_ip"}) == 1
+    assert sample(relay, DROPPED, {"reason": "max_connections"}) == 0
+    for stream in idle:
+        await stream.aclose()
