@@ -1,4 +1,13 @@
-"""One plain-HTTP connection: h11 driven over a Trio stream, with a bound on every wait and write.
+"""The edge: each connection a listener accepts, capped, bounded, and kept to itself.
+
+:class:`Edge` serves one listener's connections for a :class:`Site` (what the listener answers).
+Whatever a connection raises ends that connection only: a 400 when the client broke HTTP (logged
+at debug, no traceback), a 500 for a bug of ours (logged with its traceback), where an answer can
+still be sent; counted either way. Only cancellation and process-level errors propagate, so the
+listener's nursery, and every other connection and session, never sees them. The caps on open
+connections (:mod:`trio_relay.connections`) are applied first thing, before any allocation.
+
+:class:`HttpConnection` is h11 driven over a Trio stream, with a bound on every wait and write:
 
 - A request (head and body) must arrive within ``handshake_timeout_s`` of when its first byte is
   awaited; between keep-alive requests the first byte must come within ``keepalive_timeout_s``.
@@ -6,21 +15,32 @@
 - A response is written in chunks, each of which the client must take within ``write_timeout_s``;
   a client that stops reading is abandoned.
 
-What the client sends never raises out of here as anything but the stream's own errors
-(``trio.BrokenResourceError``): a request that breaks HTTP/1.1 comes back as the :class:`Response`
-to answer it with, a client that is too slow or gone as a :class:`Hangup`.
+What the client sends never raises out of :class:`HttpConnection` as anything but the stream's
+own errors (``trio.BrokenResourceError``): a request that breaks HTTP/1.1 comes back as the
+:class:`Response` to answer it with, a client that is too slow or gone as a :class:`Hangup`.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
+from collections.abc import Callable
+from contextlib import suppress
+from functools import partial
+from typing import Protocol
 
 import attrs
 import h11
 import trio
+from structlog.contextvars import bound_contextvars
 
 from .config import Limits
-from .http import Response, text
+from .connections import ConnectionTable
+from .http import RequestTarget, Response, parse_target, route, text
+from .log import get_logger
+from .metrics import RelayMetrics
+
+log = get_logger("trio_relay.server")
 
 MAX_REQUEST_HEAD_BYTES = 16 * 1024
 RECEIVE_BYTES = 16 * 1024
@@ -49,9 +69,16 @@ def bad_request(exc: h11.RemoteProtocolError) -> Response:
 class HttpConnection:
     """The server side of one HTTP/1.1 connection (see the module doc)."""
 
-    def __init__(self, stream: trio.abc.Stream, limits: Limits) -> None:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        limits: Limits,
+        *,
+        on_hand_over: Callable[[], None] = lambda: None,
+    ) -> None:
         self.stream = stream
         self.limits = limits
+        self.stage = "request"  # where the connection is, for the log and the metrics
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES)
         # The raw bytes of the current request's head as received (and any that came with it):
         # a WebSocket handshake is answered from these.
@@ -59,8 +86,14 @@ class HttpConnection:
         self.requests = 0
         # Set once the stream is handed to a WebSocket: no HTTP response can follow.
         self.handed_over = False
+        self._on_hand_over = on_hand_over
         self._deadline = math.inf
         self._method = b""  # the current request's
+
+    def hand_over(self) -> None:
+        """The stream becomes a WebSocket's (and the connection a session)."""
+        self.handed_over = True
+        self._on_hand_over()
 
     @property
     def early_data(self) -> bool:
@@ -167,3 +200,158 @@ class HttpConnection:
         with trio.move_on_at(deadline):
             return bytes(await self.stream.receive_some(RECEIVE_BYTES))
         return None
+
+
+# --- the edge ---------------------------------------------------------------------------------
+
+# What a client can make the HTTP layer raise: a 400, logged without a traceback.
+CLIENT_FAULTS = (h11.RemoteProtocolError, UnicodeError)
+PEER_GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+class Site(Protocol):
+    """What one listener serves. The edge calls it only with well-formed requests."""
+
+    def takes_upgrade(self, target: RequestTarget) -> bool:
+        """Whether a WebSocket upgrade to ``target`` is this site's to handle."""
+        ...
+
+    async def upgrade(
+        self, http: HttpConnection, request: h11.Request, target: RequestTarget, peer: str
+    ) -> None:
+        """Refuse it (``http.respond``) or accept it (``http.hand_over``, then the session)."""
+        ...
+
+    async def answer(self, method: str, target: RequestTarget, request: h11.Request) -> Response:
+        """The response to a GET or HEAD whose body has been read."""
+        ...
+
+
+class Edge:
+    """One listener's connections (see the module doc)."""
+
+    def __init__(
+        self, site: Site, limits: Limits, metrics: RelayMetrics, *, per_ip_cap: bool
+    ) -> None:
+        self.site = site
+        self.limits = limits
+        self.metrics = metrics
+        self.connections = ConnectionTable(
+            limits.max_connections, limits.max_connections_per_ip if per_ip_cap else None
+        )
+
+    async def handle(self, stream: trio.abc.Stream) -> None:
+        """Serve one connection; returns when it is over, whatever happened on it."""
+        scope = trio.CancelScope()
+        peer = peer_address(stream)
+        connection, dropped = self.connections.open(peer, scope.cancel)
+        try:
+            for victim in dropped:
+                assert victim.dropped_for is not None
+                victim.cancel()
+                self.metrics.connections_dropped.labels(victim.dropped_for).inc()
+                log.debug("dropped the oldest connection", ip=victim.ip, cap=victim.dropped_for)
+            with scope, bound_contextvars(conn_id=secrets.token_hex(6)):
+                release = partial(self.connections.release, connection)
+                http = HttpConnection(stream, self.limits, on_hand_over=release)
+                owed = await self._serve(http, peer)
+                if owed is not None and http.can_respond:
+                    with suppress(*PEER_GONE):
+                        await http.respond(owed, keep_alive=False)
+        except* PEER_GONE:
+            pass  # the peer went away while we answered
+        except* Exception:
+            self.metrics.connection_errors.labels("connection", "server").inc()
+            log.exception("connection failed: unexpected error")
+        finally:
+            self.connections.release(connection)
+            await trio.aclose_forcefully(stream)
+
+    async def _serve(self, http: HttpConnection, peer: str) -> Response | None:
+        """Serve the connection's requests; the response owed to the client when one of them
+        failed (400 for a request that broke HTTP, 500 for a bug of ours), or None."""
+        owed: Response | None = None
+        try:
+            await self._exchange(http, peer)
+        except* PEER_GONE:
+            pass  # the peer went away mid-request or mid-response: nothing to answer
+        except* CLIENT_FAULTS:
+            if http.handed_over:  # not from parsing the client's HTTP: ours
+                self.metrics.connection_errors.labels(http.stage, "server").inc()
+                log.exception("connection failed: unexpected error", stage=http.stage)
+            else:
+                self.metrics.connection_errors.labels(http.stage, "client").inc()
+                log.debug("bad request", stage=http.stage)
+                owed = text(400, "bad request: this is not a valid HTTP/1.1 request")
+        except* Exception:
+            self.metrics.connection_errors.labels(http.stage, "server").inc()
+            log.exception("connection failed: unexpected error", stage=http.stage)
+            owed = text(500, "internal error")
+        return owed
+
+    async def _exchange(self, http: HttpConnection, peer: str) -> None:
+        while True:
+            http.stage = "request"
+            request = await http.next_request()
+            if isinstance(request, Hangup):
+                self._count_hangup(request)
+                return
+            if isinstance(request, Response):
+                self.metrics.connection_errors.labels(http.stage, "client").inc()
+                log.debug("bad request", status=request.status)
+                await http.respond(request, keep_alive=False)
+                return
+            target = parse_target(request.target)
+            method = request.method.decode("ascii", "replace")
+            upgrade = is_websocket_upgrade(request)
+            if target is None:
+                response = text(400, "bad request: the target must be a path (or an http URL)")
+                await http.respond(response, keep_alive=False)
+                return
+            if upgrade and self.site.takes_upgrade(target):
+                http.stage = "upgrade"
+                await self.site.upgrade(http, request, target, peer)
+                return
+            if method not in ("GET", "HEAD"):
+                # Closed without reading the body: nothing here takes one.
+                await http.respond(route(method, target.path, static=None), keep_alive=False)
+                return
+            if upgrade:
+                response = text(404, "no WebSocket endpoint here; use /realtime")
+                await http.respond(response, keep_alive=False)
+                return
+            refusal = await http.read_body()
+            if isinstance(refusal, Hangup):
+                self._count_hangup(refusal)
+                return
+            if refusal is not None:
+                await http.respond(refusal, keep_alive=False)
+                return
+            http.stage = "response"
+            response = await self.site.answer(method, target, request)
+            if not await http.respond(response, keep_alive=True):
+                self.metrics.connections_dropped.labels(WRITE_TIMEOUT).inc()
+                return
+            if not http.start_next_request():
+                return
+
+    def _count_hangup(self, hangup: Hangup) -> None:
+        if hangup.reason in (REQUEST_TIMEOUT, WRITE_TIMEOUT):
+            self.metrics.connections_dropped.labels(hangup.reason).inc()
+
+
+def is_websocket_upgrade(request: h11.Request) -> bool:
+    return any(
+        name == b"upgrade" and value.lower() == b"websocket" for name, value in request.headers
+    )
+
+
+def peer_address(stream: trio.abc.Stream) -> str:
+    """The address at the other end of ``stream`` ("unknown" when it is no socket, or the peer
+    is already gone: a reset can come before we ask)."""
+    sock = getattr(stream, "socket", None)
+    try:
+        peer = sock.getpeername() if sock is not None else None
+    except OSError:
+        peer = None
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"

@@ -1,21 +1,16 @@
-"""The relay's listener: plain HTTP and the ``/realtime`` WebSocket on one port.
+"""The relay's site: what its port answers, who may open a session, and the sessions.
 
-Each TCP connection is read as HTTP/1.1 by :class:`trio_relay.edge.HttpConnection` (every wait
-and write bounded). A WebSocket upgrade to ``/realtime`` is admitted here, answered by
-:func:`trio_relay.websocket.accept` with the bytes already read, and becomes a
-:class:`~trio_relay.session.Session`; anything else is answered as plain HTTP by
-:func:`trio_relay.http.route`. Connections that are not sessions are capped by a
-:class:`~trio_relay.connections.ConnectionTable` (the oldest gives way to the newest).
-
-A connection never takes the listener down: whatever it raises ends it alone, answered with a
-400 (the client broke HTTP) or a 500 (a bug of ours, logged with its traceback) where an answer
-can still be sent, and counted. Only cancellation and process-level errors propagate.
+Connections are served by :class:`trio_relay.edge.Edge` (caps, bounds, and a failure kept to its
+own connection); :class:`Relay` is the site it serves: ``/healthz``, ``/readyz``, ``/metrics``
+and the frontend as plain HTTP (:func:`trio_relay.http.route`), and the WebSocket upgrade to
+``/realtime``, admitted here (origin, client credentials, capacity) before it is answered by
+:func:`trio_relay.websocket.accept` and becomes a :class:`~trio_relay.session.Session`.
+``METRICS_PORT`` gets an edge of its own, serving :class:`MetricsSite`.
 """
 
 from __future__ import annotations
 
 import resource
-import secrets
 import socket
 import time
 from collections import Counter
@@ -23,11 +18,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 
-import attrs
 import h11
 import structlog
 import trio
-from structlog.contextvars import bound_contextvars
 
 from .client_auth import (
     AuthFailed,
@@ -37,9 +30,9 @@ from .client_auth import (
     origin_allowed,
 )
 from .config import Limits, RelayConfig, UpstreamTarget, fake_target
-from .connections import ConnectionTable, OpenConnection
+from .connections import ConnectionTable
 from .credentials import EntraTokenSource
-from .edge import REQUEST_TIMEOUT, WRITE_TIMEOUT, Hangup, HttpConnection
+from .edge import Edge, HttpConnection
 from .errors import ServerShuttingDown, SlowClient, UpstreamUnavailable
 from .http import (
     NOT_FOUND,
@@ -49,7 +42,6 @@ from .http import (
     StaticFiles,
     bearer_token_matches,
     forwarded_client,
-    parse_target,
     route,
     text,
 )
@@ -67,16 +59,6 @@ LISTEN_BACKLOG = 4096
 READINESS_TOKEN_TIMEOUT_S = 5.0
 # File descriptors beyond connections and sessions: listeners, logs, the upstream's DNS, ...
 SPARE_FDS = 64
-
-# What a client can make the HTTP layer raise: a 400, logged without a traceback.
-CLIENT_FAULTS = (h11.RemoteProtocolError, UnicodeError)
-
-
-@attrs.define
-class Stage:
-    """Where a connection is (for the log and the metric when it fails)."""
-
-    name: str = "request"
 
 
 class Relay:
@@ -99,9 +81,9 @@ class Relay:
         self.listeners: list[trio.SocketListener] = []
         self.metrics_listeners: list[trio.SocketListener] = []
         # Behind a trusted proxy every connection comes from the proxy: no per-address cap.
-        per_ip = None if config.access.trust_forwarded_for else self.limits.max_connections_per_ip
-        self.connections = ConnectionTable(self.limits.max_connections, per_ip)
-        self.metrics_connections = ConnectionTable(self.limits.max_connections, per_ip)
+        per_ip = not config.access.trust_forwarded_for
+        self.edge = Edge(self, self.limits, self.metrics, per_ip_cap=per_ip)
+        self.metrics_edge = Edge(MetricsSite(self), self.limits, self.metrics, per_ip_cap=per_ip)
         self._no_sessions = trio.Event()
         self._no_sessions.set()
         self._serve_scope = trio.CancelScope()
@@ -119,140 +101,28 @@ class Relay:
         port: int = self.metrics_listeners[0].socket.getsockname()[1]
         return port
 
+    @property
+    def connections(self) -> ConnectionTable:
+        """Open connections to the relay's port that are not sessions."""
+        return self.edge.connections
+
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
         """Serve one connection to the relay's port (plain HTTP, or a WebSocket session)."""
-        await self._connection(stream, self.connections, public=True)
+        await self.edge.handle(stream)
 
     async def handle_metrics_connection(self, stream: trio.abc.Stream) -> None:
         """Serve one connection to ``METRICS_PORT``: ``/metrics`` and ``/healthz`` only."""
-        await self._connection(stream, self.metrics_connections, public=False)
+        await self.metrics_edge.handle(stream)
 
-    async def _connection(
-        self, stream: trio.abc.Stream, table: ConnectionTable, *, public: bool
-    ) -> None:
-        # Whatever happens on this connection ends here: only cancellation and process-level
-        # BaseExceptions leave (the listener's nursery would take every other session down).
-        # The bookkeeping comes first, before anything is allocated for the connection.
-        scope = trio.CancelScope()
-        peer = peer_address(stream)
-        connection, dropped = table.open(peer, scope.cancel)
-        try:
-            for victim in dropped:
-                assert victim.dropped_for is not None
-                victim.cancel()
-                self.metrics.connections_dropped.labels(victim.dropped_for).inc()
-                log.debug("dropped the oldest connection", ip=victim.ip, cap=victim.dropped_for)
-            with scope, bound_contextvars(conn_id=secrets.token_hex(6)):
-                http = HttpConnection(stream, self.limits)
-                failure = await self._serve(http, connection, peer, public=public)
-                if failure is not None and http.can_respond:
-                    with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                        await http.respond(failure, keep_alive=False)
-        except* (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the peer went away while we answered
-        except* Exception:
-            self.metrics.connection_errors.labels("connection", "server").inc()
-            log.exception("connection failed: unexpected error")
-        finally:
-            table.release(connection)
-            await trio.aclose_forcefully(stream)
+    # --- the relay's port, as a Site of the edge ---
 
-    async def _serve(
-        self, http: HttpConnection, connection: OpenConnection, peer: str, *, public: bool
-    ) -> Response | None:
-        """Serve the connection's requests; the response owed to the client when one of them
-        failed (400 for a request that broke HTTP, 500 for a bug of ours), or None."""
-        stage = Stage()
-        owed: Response | None = None
-        try:
-            await self._exchange(http, connection, peer, stage, public=public)
-        except* (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the peer went away mid-request or mid-response: nothing to answer
-        except* CLIENT_FAULTS:
-            if http.handed_over:  # not from parsing the client's HTTP: ours
-                self.metrics.connection_errors.labels(stage.name, "server").inc()
-                log.exception("connection failed: unexpected error", stage=stage.name)
-            else:
-                self.metrics.connection_errors.labels(stage.name, "client").inc()
-                log.debug("bad request", stage=stage.name)
-                owed = text(400, "bad request: this is not a valid HTTP/1.1 request")
-        except* Exception:
-            self.metrics.connection_errors.labels(stage.name, "server").inc()
-            log.exception("connection failed: unexpected error", stage=stage.name)
-            owed = text(500, "internal error")
-        return owed
+    def takes_upgrade(self, target: RequestTarget) -> bool:
+        return target.path == REALTIME_PATH
 
-    async def _exchange(
-        self,
-        http: HttpConnection,
-        connection: OpenConnection,
-        peer: str,
-        stage: Stage,
-        *,
-        public: bool,
-    ) -> None:
-        while True:
-            stage.name = "request"
-            request = await http.next_request()
-            if isinstance(request, Hangup):
-                if request.reason == REQUEST_TIMEOUT:
-                    self.metrics.connections_dropped.labels(REQUEST_TIMEOUT).inc()
-                return
-            if isinstance(request, Response):
-                self.metrics.connection_errors.labels(stage.name, "client").inc()
-                log.debug("bad request", status=request.status)
-                await http.respond(request, keep_alive=False)
-                return
-            target = parse_target(request.target)
-            method = request.method.decode("ascii", "replace")
-            upgrade = _is_websocket_upgrade(request)
-            if target is None:
-                response = text(400, "bad request: the target must be a path (or an http URL)")
-                await http.respond(response, keep_alive=False)
-                return
-            if public and upgrade and target.path == REALTIME_PATH:
-                stage.name = "upgrade"
-                await self._upgrade(http, connection, request, target, peer, stage)
-                return
-            if method not in ("GET", "HEAD"):
-                # Closed without reading the body: nothing here takes one.
-                await http.respond(route(method, target.path, static=None), keep_alive=False)
-                return
-            if upgrade:
-                response = text(404, "no WebSocket endpoint here; use /realtime")
-                await http.respond(response, keep_alive=False)
-                return
-            refusal = await http.read_body()
-            if isinstance(refusal, Hangup):
-                if refusal.reason == REQUEST_TIMEOUT:
-                    self.metrics.connections_dropped.labels(REQUEST_TIMEOUT).inc()
-                return
-            if refusal is not None:
-                await http.respond(refusal, keep_alive=False)
-                return
-            stage.name = "response"
-            response = await self._route(method, target, request, public=public)
-            if not await http.respond(response, keep_alive=True):
-                self.metrics.connections_dropped.labels(WRITE_TIMEOUT).inc()
-                return
-            if not http.start_next_request():
-                return
-
-    async def _route(
-        self, method: str, target: RequestTarget, request: h11.Request, *, public: bool
-    ) -> Response:
+    async def answer(self, method: str, target: RequestTarget, request: h11.Request) -> Response:
         path = target.path
         if path == "/metrics":
-            token = self.config.access.metrics_token
-            if token is not None and not bearer_token_matches(request.headers, token):
-                return text(
-                    401,
-                    "/metrics needs Authorization: Bearer <METRICS_TOKEN>",
-                    headers=(("www-authenticate", 'Bearer realm="trio-relay metrics"'),),
-                )
-            return Response(200, self.metrics.render(), self.metrics.content_type)
-        if not public:
-            return route(method, path, static=None) if path == "/healthz" else NOT_FOUND
+            return self.metrics_response(request)
         if path == "/readyz":
             return await self._readiness()
         if self.static is None or path in ("/healthz", REALTIME_PATH):
@@ -260,14 +130,8 @@ class Relay:
         # A static file: read from disk off the event loop.
         return await trio.to_thread.run_sync(partial(route, method, path, static=self.static))
 
-    async def _upgrade(
-        self,
-        http: HttpConnection,
-        connection: OpenConnection,
-        request: h11.Request,
-        target: RequestTarget,
-        peer: str,
-        stage: Stage,
+    async def upgrade(
+        self, http: HttpConnection, request: h11.Request, target: RequestTarget, peer: str
     ) -> None:
         ip = self._client_ip(peer, request)
         admitted = self._admission(request, target.origin_form, ip)
@@ -278,17 +142,25 @@ class Relay:
             return
         if http.early_data:
             # RFC 6455: a client waits for the 101 before it sends frames (and has no body).
-            self.metrics.connection_errors.labels(stage.name, "client").inc()
+            self.metrics.connection_errors.labels(http.stage, "client").inc()
             response = text(400, "bad handshake: data sent before the WebSocket was accepted")
             await http.respond(response, keep_alive=False)
             return
         self.slots.take(ip)
         try:
-            # A session now: the connection caps no longer apply, the session caps do.
-            self.connections.release(connection)
-            await self._serve_websocket(http, request, admitted, stage)
+            await self._serve_websocket(http, request, admitted)
         finally:
             self.slots.give_back(ip)
+
+    def metrics_response(self, request: h11.Request) -> Response:
+        token = self.config.access.metrics_token
+        if token is not None and not bearer_token_matches(request.headers, token):
+            return text(
+                401,
+                "/metrics needs Authorization: Bearer <METRICS_TOKEN>",
+                headers=(("www-authenticate", 'Bearer realm="trio-relay metrics"'),),
+            )
+        return Response(200, self.metrics.render(), self.metrics.content_type)
 
     def _client_ip(self, peer: str, request: h11.Request) -> str:
         access = self.config.access
@@ -349,9 +221,9 @@ class Relay:
         return who
 
     async def _serve_websocket(
-        self, http: HttpConnection, request: h11.Request, who: ClientIdentity, stage: Stage
+        self, http: HttpConnection, request: h11.Request, who: ClientIdentity
     ) -> None:
-        http.handed_over = True
+        http.hand_over()  # a session now: the session caps apply, no longer the connection caps
         client = None
         with trio.move_on_after(self.limits.write_timeout_s), suppress(ConnectionClosed):
             client = await accept(
@@ -365,7 +237,7 @@ class Relay:
             # take the answer in time, or went away meanwhile.
             return
         structlog.contextvars.bind_contextvars(client=who.name)  # on the session's log lines
-        stage.name = "session"
+        http.stage = "session"
         session = Session(
             client, self.config, self.target, self.tokens, self.metrics, ticker=self.ticker
         )
@@ -403,15 +275,24 @@ class Relay:
         self._serve_scope.cancel()
 
 
-def peer_address(stream: trio.abc.Stream) -> str:
-    """The address at the other end of ``stream`` ("unknown" when it is no socket, or the peer
-    is already gone: a reset can come before we ask)."""
-    sock = getattr(stream, "socket", None)
-    try:
-        peer = sock.getpeername() if sock is not None else None
-    except OSError:
-        peer = None
-    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+class MetricsSite:
+    """``METRICS_PORT``: ``/metrics`` and ``/healthz``, nothing else."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+
+    def takes_upgrade(self, target: RequestTarget) -> bool:
+        return False
+
+    async def upgrade(
+        self, http: HttpConnection, request: h11.Request, target: RequestTarget, peer: str
+    ) -> None:
+        raise AssertionError("the metrics port takes no upgrades")
+
+    async def answer(self, method: str, target: RequestTarget, request: h11.Request) -> Response:
+        if target.path == "/metrics":
+            return self.relay.metrics_response(request)
+        return route(method, target.path, static=None) if target.path == "/healthz" else NOT_FOUND
 
 
 def raise_open_file_limit(limits: Limits) -> None:
@@ -440,13 +321,6 @@ def _header(request: h11.Request, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-def _is_websocket_upgrade(request: h11.Request) -> bool:
-    for name, value in request.headers:
-        if name == b"upgrade" and value.lower() == b"websocket":
-            return True
-    return False
 
 
 @asynccontextmanager
