@@ -40,7 +40,7 @@ from .http import RequestTarget, Response, parse_target, route, text
 from .log import get_logger
 from .metrics import RelayMetrics
 
-log = get_logger("trio_relay.server")
+log = get_logger("trio_relay.edge")
 
 MAX_REQUEST_HEAD_BYTES = 16 * 1024
 RECEIVE_BYTES = 16 * 1024

@@ -349,7 +349,7 @@ async def test_a_bug_while_answering_is_a_500_for_that_connection_only(
     assert await healthy(relay.port)
     errors = {"stage": "response", "fault": "server"}
     assert sample(relay, "trio_relay_connection_errors_total", errors) == 1
-    [logged] = [r for r in caplog.records if r.exc_info and r.name == "trio_relay.server"]
+    [logged] = [r for r in caplog.records if r.exc_info and r.name == "trio_relay.edge"]
     assert isinstance(logged.msg, dict) and logged.msg["conn_id"]  # which connection it was
 
 
@@ -364,7 +364,7 @@ async def test_a_request_that_breaks_http_is_a_400_logged_without_a_traceback(
         sample(relay, "trio_relay_connection_errors_total", {"stage": "request", "fault": "client"})
         == 1
     )
-    logged = [r for r in caplog.records if r.name == "trio_relay.server"]
+    logged = [r for r in caplog.records if r.name == "trio_relay.edge"]
     assert [r.levelname for r in logged] == ["DEBUG"] and not logged[0].exc_info
 
 
