@@ -244,6 +244,12 @@ def start_relay(log_dir: Path, upstream_port: int, workers: int) -> tuple[Child,
             "HOST": "127.0.0.1",
             "MAX_SESSIONS": "5000",
             "MAX_SESSIONS_PER_IP": "5000",
+            # Every generator connects from loopback, many turns a minute: no per-client limits.
+            "MAX_CONNECTIONS": "5000",
+            "MAX_CONNECTIONS_PER_IP": "5000",
+            "MAX_USER_MESSAGES_PER_MIN": "1000000",
+            "MAX_USER_TEXT_BYTES_PER_MIN": "100000000",
+            "MAX_RESPONSES_PER_MIN": "1000000",
             "LOG_LEVEL": "WARNING",
             "DRAIN_GRACE_S": "1",
         }

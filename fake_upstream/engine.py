@@ -29,8 +29,10 @@ from .bench import BenchTurns, bench_turn
 from .conversation import Conversation, ConversationError
 from .faults import (
     EXPIRED_CLOSE_CODE,
+    FAILED_RESPONSES,
     FATAL_CLOSE_CODE,
     QUOTA_MESSAGE,
+    SERVER_ERROR,
     SESSION_EXPIRED_MESSAGE,
     Fault,
 )
@@ -129,6 +131,8 @@ class Engine:
         if self._outbox:
             output = self._outbox.popleft()
         elif self._active is not None:
+            if self._active.paused:
+                return None  # fault-stall-mid-response: silent until cancelled
             stream = self._active
             output = stream.next_event()
         if output is None:
@@ -139,7 +143,8 @@ class Engine:
             if output["type"] == "response.done":
                 if stream is not None:
                     self._active = None
-                    self._settle(stream, "completed")
+                    status = output["response"]["status"]
+                    self._settle(stream, "completed" if status == "completed" else "incomplete")
                 self._after_response(output)
         elif isinstance(output, _TERMINAL):
             self._finished = self._ended = True
@@ -375,7 +380,12 @@ class Engine:
 
     def _start(self, text: str, pcm: bytes | None) -> None:
         self._responses += 1
-        drop = self.fault is Fault.DROP_MID_RESPONSE and self._responses == 1
+        first = self._responses == 1
+        if self.fault is Fault.NO_RESPONSE and first:
+            return  # never answered: no response.created, nothing active
+        drop = self.fault is Fault.DROP_MID_RESPONSE and first
+        fault = self.fault
+        failing = fault is not None and self._responses <= FAILED_RESPONSES.get(fault, 0)
         audio = None
         if pcm is not None:
             audio = [(base64.b64encode(c).decode(), len(c)) for c in scripts.chunks(pcm)]
@@ -389,6 +399,9 @@ class Engine:
             audio=audio,
             voice=self._view.voice,
             drop_after=DROP_AFTER_DELTAS if drop else None,
+            cut_after=DROP_AFTER_DELTAS if first and fault is Fault.RESPONSE_INCOMPLETE else None,
+            pause_after=DROP_AFTER_DELTAS if first and fault is Fault.STALL_MID_RESPONSE else None,
+            fail_with=SERVER_ERROR if failing else None,
         )
         self._queue(stream.created())
         self._active = stream

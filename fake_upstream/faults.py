@@ -25,6 +25,17 @@ behaves normally.
 |                             | until the peer closes the connection                             |
 | ``fault-stall-after-connect`` | confirms the session (``session.updated``), then stops reading  |
 |                             | and answering: the peer's sends eventually block                 |
+| ``fault-response-failed``   | the first response fails at once: ``response.created``, then     |
+|                             | ``response.done`` ``failed`` with a ``server_error``; later ones |
+|                             | are normal                                                       |
+| ``fault-response-failed-twice`` | the same for the first two responses                         |
+| ``fault-response-incomplete`` | the first response sends a few deltas, then ends ``incomplete``|
+|                             | (``max_output_tokens``)                                          |
+| ``fault-no-response``       | the first response (asked for, or server VAD's) is never started:|
+|                             | no ``response.created``; the fake goes on reading and answers    |
+|                             | later turns                                                      |
+| ``fault-stall-mid-response`` | the first response sends a few deltas, then nothing more (the   |
+|                             | fake goes on reading; ``response.cancel`` ends it ``cancelled``) |
 
 Close codes: OpenAI documents no close code for a fatal error; it sends the ``error`` event and
 closes. 1011 ("internal error") is what a quota or server failure looks like on the wire, and
@@ -49,6 +60,11 @@ class Fault(StrEnum):
     GARBAGE = "fault-garbage"
     STALL = "fault-stall"
     STALL_AFTER_CONNECT = "fault-stall-after-connect"
+    RESPONSE_FAILED = "fault-response-failed"
+    RESPONSE_FAILED_TWICE = "fault-response-failed-twice"
+    RESPONSE_INCOMPLETE = "fault-response-incomplete"
+    NO_RESPONSE = "fault-no-response"
+    STALL_MID_RESPONSE = "fault-stall-mid-response"
 
 
 # Handshake refusals: fault -> HTTP status.
@@ -67,6 +83,16 @@ QUOTA_MESSAGE = (
     "information on this error, read the docs: "
     "https://platform.openai.com/docs/guides/error-codes/api-errors."
 )
+
+# How many responses, from the first, fail with SERVER_ERROR (RESPONSE_FAILED*).
+FAILED_RESPONSES = {Fault.RESPONSE_FAILED: 1, Fault.RESPONSE_FAILED_TWICE: 2}
+# status_details.error of a response that failed on the service's side (as OpenAI words it).
+SERVER_ERROR = {
+    "type": "server_error",
+    "code": None,
+    "message": "The server had an error while processing your request. Sorry about that! You can "
+    "retry your request, or contact us through our help center if the error persists.",
+}
 
 # status -> (message, type, code) of the JSON body OpenAI sends with a refused handshake.
 _REFUSAL_BODIES: dict[int, tuple[str, str, str | None]] = {

@@ -55,8 +55,10 @@ def _usage(text: str, audio_bytes: int) -> dict[str, Any]:
 
 class ResponseStream:
     """A response saying ``text``: as text, or as the transcript of ``audio`` (base64 deltas with
-    their decoded sizes). ``drop_after`` (a fault) ends the stream with :class:`Drop` after that
-    many deltas."""
+    their decoded sizes). Faults: ``drop_after`` ends the stream with :class:`Drop` after that
+    many deltas; ``cut_after`` ends it ``incomplete`` (``max_output_tokens``) there;
+    ``pause_after`` makes it :attr:`paused` there (nothing more until it is cancelled);
+    ``fail_with`` (a ``status_details.error``) makes it fail before any output."""
 
     def __init__(
         self,
@@ -70,6 +72,9 @@ class ResponseStream:
         voice: str = "alloy",
         pieces: Sequence[str] | None = None,
         drop_after: int | None = None,
+        cut_after: int | None = None,
+        pause_after: int | None = None,
+        fail_with: dict[str, Any] | None = None,
     ) -> None:
         self.dialect = dialect
         self.names = NAMES[dialect]
@@ -81,6 +86,10 @@ class ResponseStream:
         self.voice = voice
         self.pieces = list(pieces) if pieces is not None else words(text)
         self.drop_after = drop_after
+        self.cut_after = cut_after
+        self.pause_after = pause_after
+        self.fail_with = fail_with
+        self.paused = False  # a stalled response: it says nothing more until cancelled
         self.text_sent = ""  # text or transcript sent so far
         self.audio_bytes_sent = 0
         self.item_added = False  # the assistant item is in the conversation
@@ -134,7 +143,12 @@ class ResponseStream:
         """Only the deltas, for callers that do without the item and part events (benchmarks)."""
         return self._plan()
 
-    def done(self, status: str = "completed", reason: str | None = None) -> Event:
+    def done(
+        self,
+        status: str = "completed",
+        reason: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> Event:
         """The ``response.done`` event for what has been produced so far."""
         item_status = "completed" if status == "completed" else "incomplete"
         response = self._response(status)
@@ -142,6 +156,8 @@ class ResponseStream:
         response["usage"] = _usage(self.text_sent, self.audio_bytes_sent)
         if reason is not None:
             response["status_details"] = {"type": status, "reason": reason}
+        if error is not None:
+            response["status_details"] = {"type": status, "error": dict(error)}
         return {"type": "response.done", "response": response}
 
     def _plan(self) -> Iterator[Event]:
@@ -168,6 +184,9 @@ class ResponseStream:
 
     def _script(self) -> Iterator[Output]:
         # State changes come before each yield: once an event is handed out, it has happened.
+        if self.fail_with is not None:
+            yield self.done("failed", error=self.fail_with)
+            return
         self.item_added = True
         yield {
             "type": "response.output_item.added",
@@ -188,9 +207,13 @@ class ResponseStream:
         )
         yield {"type": "response.content_part.added", "part": part, **self.where}
         for count, delta in enumerate(self._plan(), start=1):
+            self.paused = count == self.pause_after  # set before the delta goes: it is the last
             yield delta
             if count == self.drop_after:
                 yield Drop()
+                return
+            if count == self.cut_after:
+                yield from self._finish("incomplete", "max_output_tokens")
                 return
         yield from self._finish("completed", None)
 

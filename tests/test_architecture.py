@@ -9,7 +9,19 @@ import pytest
 
 import trio_relay
 
-PURE = ["browser", "realtime", "translator", "limits", "config", "errors", "http"]
+PURE = [
+    "browser",
+    "realtime",
+    "translator",
+    "responses",
+    "actions",
+    "budgets",
+    "redact",
+    "limits",
+    "config",
+    "errors",
+    "http",
+]
 FORBIDDEN = {"trio", "trio_websocket", "websockets", "httpx", "socket", "wsproto", "h11", "asyncio"}
 
 

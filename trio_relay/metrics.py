@@ -85,6 +85,19 @@ class RelayMetrics:
         self.upstream_errors = Counter(
             "trio_relay_upstream_errors", "Upstream error events, by code.", ["code"], registry=r
         )
+        self.responses = Counter(
+            "trio_relay_responses",
+            "Upstream responses ended, by status (completed, failed, incomplete, cancelled, "
+            "timed_out: the relay stopped waiting).",
+            ["status"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "trio_relay_rate_limited",
+            "Browser requests refused over a per-session budget, by budget.",
+            ["budget"],
+            registry=r,
+        )
         self.slow_client_closes = Counter(
             "trio_relay_slow_client_closes",
             "Sessions closed because the client did not read.",

@@ -80,6 +80,10 @@ def response_create(event_id: str) -> dict[str, Any]:
     return {"type": "response.create", "event_id": event_id}
 
 
+def response_cancel(event_id: str, response_id: str) -> dict[str, Any]:
+    return {"type": "response.cancel", "event_id": event_id, "response_id": response_id}
+
+
 def truncate_item(item_id: str, content_index: int, audio_end_ms: int) -> dict[str, Any]:
     return {
         "type": "conversation.item.truncate",

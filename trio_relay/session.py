@@ -52,6 +52,7 @@ from .browser import (
     check_client_audio,
     parse_client_text,
 )
+from .budgets import Budgets
 from .config import RelayConfig, UpstreamTarget
 from .credentials import EntraTokenSource
 from .errors import (
@@ -60,6 +61,7 @@ from .errors import (
     InternalError,
     ServerShuttingDown,
     SessionEnd,
+    SessionExpired,
     SlowClient,
     UpstreamFailed,
     UpstreamUnavailable,
@@ -73,7 +75,9 @@ from .ticker import Ticker
 from .translator import (
     Actions,
     Observation,
+    RateLimited,
     RateLimitsReported,
+    ResponseFinished,
     Translator,
     TurnEnded,
     UpstreamErrorReported,
@@ -112,6 +116,7 @@ class Session:
         metrics: RelayMetrics | None = None,
         *,
         ticker: Ticker | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.id = f"s{next(_session_ids)}"
         self.metrics = metrics
@@ -124,7 +129,10 @@ class Session:
         self.limits = config.limits
         self.target = target
         self.tokens = tokens
-        self.translator = Translator(config.session, target.dialect)
+        # Budgets: from the limits, unless the server built them from a ticket's claims.
+        self.translator = Translator(
+            config.session, target.dialect, limits=config.limits, budgets=budgets
+        )
         self.end: SessionEnd | None = None
         self.ending = trio.Event()  # set when the session's end is decided, before the close
         self.draining = False
@@ -198,6 +206,13 @@ class Session:
     # --- the upstream side --------------------------------------------------------------------
 
     async def _connect_and_serve(self) -> None:
+        """The upstream side, for at most the session's ``max_session_s`` budget."""
+        budget_s = self.translator.budgets.max_session_s
+        with trio.move_on_at(self.stats.started_at + budget_s):
+            await self._serve_upstream()
+        raise SessionExpired(f"the session reached its maximum duration of {budget_s:g} s")
+
+    async def _serve_upstream(self) -> None:
         started = trio.current_time()
         async with open_upstream(self.target, self.tokens, self.limits) as upstream:
             await self._configure(upstream)
@@ -207,7 +222,7 @@ class Session:
             assert self._nursery is not None
             self._nursery.start_soon(self._task, lambda: self._audio_pump(upstream))
             while True:  # the upstream-reader
-                await self._apply(await self._receive_upstream(upstream))
+                await self._apply(await self._next_upstream(upstream))
                 if self.draining and not self.translator.response_active:
                     raise ServerShuttingDown("the relay is shutting down; please reconnect")
 
@@ -223,6 +238,16 @@ class Session:
             f"the upstream did not confirm the session within "
             f"{self.limits.upstream_session_timeout_s:g} s"
         )
+
+    async def _next_upstream(self, upstream: WebSocket) -> Actions:
+        """The next upstream frame's actions, unless the upstream keeps a turn waiting past the
+        translator's response deadline (``upstream_response_timeout_s``): then the timeout's."""
+        deadline = self.translator.response_deadline
+        if deadline is None:
+            return await self._receive_upstream(upstream)
+        with trio.move_on_at(deadline):
+            return await self._receive_upstream(upstream)
+        return self.translator.timed_out(trio.current_time())
 
     async def _receive_upstream(self, upstream: WebSocket) -> Actions:
         frame = upstream.receive_nowait()
@@ -253,6 +278,16 @@ class Session:
         if isinstance(observation, TurnEnded):
             self._turn_started()
             return
+        if isinstance(observation, ResponseFinished) and observation.status != "completed":
+            # Operators see how often the upstream fails a turn (a few % on a busy Azure).
+            log.info(
+                "response not completed",
+                status=observation.status,
+                upstream_code=observation.upstream_code,
+                retried=observation.retried,
+            )
+        elif isinstance(observation, RateLimited):
+            log.info("rate limited", budget=observation.budget)
         metrics = self.metrics
         if metrics is None:
             return
@@ -264,6 +299,10 @@ class Session:
                 metrics.rate_limit_remaining.labels(name).set(remaining)
         elif isinstance(observation, UpstreamErrorReported):
             metrics.upstream_errors.labels(observation.code).inc()
+        elif isinstance(observation, ResponseFinished):
+            metrics.responses.labels(observation.status).inc()
+        elif isinstance(observation, RateLimited):
+            metrics.rate_limited.labels(observation.budget).inc()
 
     def _turn_started(self) -> None:
         """The user ended a turn: time the answer's first text and first audio from now."""
@@ -353,9 +392,13 @@ class Session:
                     if audio:  # the audio came first: it goes upstream first
                         await self._to_pump(bytes(audio))
                         audio.clear()
-                    self._turn_started()
-                    for event in self.translator.user_message(message):
+                    actions = self.translator.user_message(message, trio.current_time())
+                    for event in actions.to_upstream:
                         await self._to_pump(realtime.encode_event(event))
+                    for reply in actions.to_client:  # rate_limited: nothing went upstream
+                        self._queue_downstream(reply)
+                    for observation in actions.observations:
+                        self._observe(observation)
                 else:
                     check_client_audio(frame)
                     # Faster than real time beyond the burst allowance: stop reading this client.

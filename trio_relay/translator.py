@@ -1,10 +1,12 @@
 """The session state machine: browser messages -> upstream events, upstream events -> browser
-messages. Pure: no I/O, no clock, no tasks here; the session's tasks only move bytes and call it.
+messages. Pure: no I/O, no clock, no tasks here; the session's tasks only move bytes and call it
+(with ``now``, the session's clock, where time matters).
 
 State it keeps, and why:
-- the response state (one response at a time; a ``response.create`` asked for while one is active
-  waits for its ``response.done``, so the relay never provokes
-  ``conversation_already_has_active_response``);
+- the response state (:mod:`trio_relay.responses`: one response at a time, its deadline, what
+  the browser hears of a response that failed, retries, the responses budget);
+- the per-minute budgets of typed turns (:mod:`trio_relay.budgets`): a ``user_message`` over
+  one is answered ``rate_limited`` and nothing of it goes upstream;
 - the current assistant audio item with the bytes produced and the bytes actually sent to the
   browser, to truncate it where the user barged in;
 - which input items the browser has been told about with ``speech_started``, so a
@@ -25,9 +27,18 @@ from typing import Any
 import attrs
 
 from . import realtime
+from .actions import (
+    Actions,
+    Observation,
+    RateLimited,
+    RateLimitsReported,
+    ResponseFinished,
+    TurnEnded,
+    UpstreamErrorReported,
+    UsageReported,
+)
 from .browser import (
     AssistantAudio,
-    BrowserMessage,
     Connected,
     ErrorMessage,
     SpeechStarted,
@@ -36,45 +47,26 @@ from .browser import (
     Transcription,
     UserMessage,
 )
-from .config import Dialect, SessionSettings
-from .errors import SessionEnd, SessionExpired, UpstreamFailed
+from .budgets import Budget, BudgetMeter, Budgets
+from .config import Dialect, Limits, SessionSettings
+from .errors import SessionExpired, UpstreamFailed
 from .realtime import BYTES_PER_MS, ServerEvent
+from .responses import ResponseState, cap, rate_limited
 
+DEFAULT_LIMITS = Limits()
 
-@attrs.frozen
-class TurnEnded:
-    """The user finished a turn (spoke and stopped); an answer is expected next."""
-
-
-@attrs.frozen
-class UsageReported:
-    tokens: dict[str, int]
-
-
-@attrs.frozen
-class RateLimitsReported:
-    remaining: dict[str, float]
-
-
-@attrs.frozen
-class UpstreamErrorReported:
-    code: str
-
-
-Observation = TurnEnded | UsageReported | RateLimitsReported | UpstreamErrorReported
-
-
-@attrs.define
-class Actions:
-    """What one input makes the relay do: messages for each peer, and maybe the end of it all.
-
-    ``observations`` are facts for logs and metrics; they change nothing on the wire.
-    """
-
-    to_client: list[BrowserMessage] = attrs.Factory(list)
-    to_upstream: list[dict[str, Any]] = attrs.Factory(list)
-    end: SessionEnd | None = None
-    observations: list[Observation] = attrs.Factory(list)
+__all__ = [
+    "Actions",
+    "AssistantAudioItem",
+    "Observation",
+    "RateLimited",
+    "RateLimitsReported",
+    "ResponseFinished",
+    "Translator",
+    "TurnEnded",
+    "UpstreamErrorReported",
+    "UsageReported",
+]
 
 
 @attrs.define
@@ -102,31 +94,64 @@ class AssistantAudioItem:
 
 
 class Translator:
-    def __init__(self, settings: SessionSettings, dialect: Dialect) -> None:
+    def __init__(
+        self,
+        settings: SessionSettings,
+        dialect: Dialect,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        budgets: Budgets | None = None,
+    ) -> None:
         self.settings = settings
         self.dialect = dialect
         self.connected = False
-        self.response_active = False
-        self.response_create_queued = False
+        self.budgets = budgets or Budgets.from_limits(limits)
+        self.meter = BudgetMeter(self.budgets)
+        self.responses = ResponseState(
+            self.meter,
+            timeout_s=limits.upstream_response_timeout_s,
+            retry_failed=limits.retry_failed_responses,
+        )
         self.audio_item: AssistantAudioItem | None = None
         self.unknown_events: Counter[str] = Counter()
-        self._pending_create_id: str | None = None
-        self._creates_sent = 0
         self._announced_inputs: set[str] = set()
         self._open_texts: dict[str, None] = {}  # insertion-ordered set
+
+    @property
+    def response_active(self) -> bool:
+        return self.responses.active
+
+    @property
+    def response_create_queued(self) -> bool:
+        return self.responses.queued
+
+    @property
+    def response_deadline(self) -> float | None:
+        """When the upstream has kept a turn waiting too long: call :meth:`timed_out` then."""
+        return self.responses.deadline
 
     # --- browser -> upstream ------------------------------------------------------------------
 
     def session_update(self) -> dict[str, Any]:
         return realtime.session_update(self.settings, self.dialect)
 
-    def user_message(self, message: UserMessage) -> list[dict[str, Any]]:
-        events = [realtime.user_text_item(message.text)]
-        if self.response_active:
-            self.response_create_queued = True
-        else:
-            events.append(self._response_create())
-        return events
+    def user_message(self, message: UserMessage, now: float) -> Actions:
+        """A typed turn at ``now``: its item and a ``response.create`` (or queued), unless it
+        is over a per-minute budget (then ``rate_limited``, and nothing goes upstream)."""
+        size = len(message.text.encode("utf-8"))
+        refused = self.meter.check(Budget.USER_MESSAGES, 1, now) or self.meter.check(
+            Budget.USER_TEXT_BYTES, size, now
+        )
+        if refused is not None:
+            return rate_limited(refused)
+        if (refusal := self.responses.would_refuse(now)) is not None:
+            return refusal
+        self.meter.spend(Budget.USER_MESSAGES, 1, now)
+        self.meter.spend(Budget.USER_TEXT_BYTES, size, now)
+        actions = Actions(
+            to_upstream=[realtime.user_text_item(message.text)], observations=[TurnEnded()]
+        )
+        return actions.add(self.responses.request(now))
 
     def audio_sent(self, audio: AssistantAudio, now: float = math.inf) -> None:
         """The session sent ``audio`` to the browser at ``now``: count it for barge-in."""
@@ -135,12 +160,6 @@ class Translator:
             item.sent_bytes += len(audio.pcm)
             if item.first_sent_at is None and now != math.inf:
                 item.first_sent_at = now
-
-    def _response_create(self) -> dict[str, Any]:
-        self._creates_sent += 1
-        self._pending_create_id = f"relay_response_create_{self._creates_sent}"
-        self.response_active = True
-        return realtime.response_create(self._pending_create_id)
 
     # --- upstream -> browser ------------------------------------------------------------------
 
@@ -158,6 +177,9 @@ class Translator:
 
     def upstream_event(self, event: Mapping[str, Any], now: float = math.inf) -> Actions:
         """One upstream event; ``now`` (seconds, the session's clock) dates barge-ins."""
+        if self.responses.abandoned(event):
+            return Actions()  # a late event of a response the relay gave up on
+        self.responses.event_seen(now)  # any event, even one unknown to the relay
         name = event.get("type")
         kind = realtime.SERVER_EVENTS.get(name) if isinstance(name, str) else None
         if kind is None:
@@ -184,6 +206,7 @@ class Translator:
         if kind is ServerEvent.TRANSCRIPTION_FAILED:
             error = event.get("error") or {}
             message = error.get("message") if isinstance(error, dict) else None
+            message = cap(message) if isinstance(message, str) else None
             return Actions(
                 to_client=[
                     ErrorMessage(
@@ -194,12 +217,11 @@ class Translator:
                 ]
             )
         if kind is ServerEvent.RESPONSE_CREATED:
-            self.response_active = True
-            self._pending_create_id = None
-            return Actions()
+            return self.responses.created(_response(event), now)
         if kind is ServerEvent.RESPONSE_DONE:
-            return self._response_done(event)
+            return self._response_done(event, now)
         if kind is ServerEvent.SPEECH_STOPPED:
+            self.responses.speech_stopped(now)
             return Actions(observations=[TurnEnded()])
         if kind is ServerEvent.RATE_LIMITS:
             return Actions(observations=[_rate_limits(event)])
@@ -251,6 +273,7 @@ class Translator:
 
     def _speech_started(self, item_id: str, now: float) -> Actions:
         actions = Actions(to_client=[SpeechStarted()])
+        self.responses.speech_started()
         self._announced_inputs.add(item_id)
         item = self.audio_item
         if item is not None and item.sent_bytes > 0 and item.heard_ms(now) < item.produced_ms:
@@ -272,10 +295,11 @@ class Translator:
         actions.to_client.append(Transcription(item_id, _str(event, "transcript")))
         return actions
 
-    def _response_done(self, event: Mapping[str, Any]) -> Actions:
-        actions = Actions(to_client=[TextDone(text_id) for text_id in self._open_texts])
-        response = event.get("response")
-        usage = response.get("usage") if isinstance(response, dict) else None
+    def _response_done(self, event: Mapping[str, Any], now: float) -> Actions:
+        response = _response(event)
+        # A late done of a response the relay gave up on leaves the current one's texts open.
+        actions = Actions() if self.responses.abandoned_response(response) else self._close_texts()
+        usage = response.get("usage")
         if isinstance(usage, dict):
             tokens = {
                 kind: value
@@ -283,28 +307,32 @@ class Translator:
                 if isinstance(value := usage.get(kind), int) and not isinstance(value, bool)
             }
             actions.observations.append(UsageReported(tokens))
+        return actions.add(self.responses.done(response, now))
+
+    def _close_texts(self) -> Actions:
+        actions = Actions(to_client=[TextDone(text_id) for text_id in self._open_texts])
         self._open_texts.clear()
-        self.response_active = False
-        self._pending_create_id = None
-        if self.response_create_queued:
-            self.response_create_queued = False
-            actions.to_upstream.append(self._response_create())
         return actions
+
+    def timed_out(self, now: float) -> Actions:
+        """The session's clock passed :attr:`response_deadline`: the browser gets
+        ``response_timeout`` (its open text streams closed first) and the next turn starts
+        clean; nothing happens if the deadline has moved on meanwhile."""
+        actions = self.responses.timed_out(now)
+        if not actions.to_client:
+            return actions
+        self.audio_item = None
+        return self._close_texts().add(actions)
 
     def _error(self, event: Mapping[str, Any]) -> Actions:
         error = event.get("error")
         if not isinstance(error, dict):
             error = {}
+        if self.responses.error(error):
+            return Actions()
         code = error.get("code") if isinstance(error.get("code"), str) else None
         message = error.get("message") if isinstance(error.get("message"), str) else None
-        message = message or "the upstream reported an error without a message"
-        if self._pending_create_id is not None and error.get("event_id") == self._pending_create_id:
-            self._pending_create_id = None
-            if code == "conversation_already_has_active_response":
-                # A server-VAD response got there first: ask again once it is done.
-                self.response_create_queued = True
-                return Actions()
-            self.response_active = False
+        message = cap(message or "the upstream reported an error without a message")
         seen: list[Observation] = [UpstreamErrorReported(code or "unknown")]
         if code == "session_expired":
             return Actions(end=SessionExpired(message), observations=seen)
@@ -314,6 +342,11 @@ class Translator:
             to_client=[ErrorMessage("upstream_error", message, upstream_code=code)],
             observations=seen,
         )
+
+
+def _response(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    response = event.get("response")
+    return response if isinstance(response, dict) else {}
 
 
 def _rate_limits(event: Mapping[str, Any]) -> RateLimitsReported:

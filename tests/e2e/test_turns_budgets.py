@@ -1,0 +1,119 @@
+"""Per-session budgets against the fake upstream: beyond one, the browser gets ``rate_limited``
+naming it, nothing goes upstream and the session goes on; at ``max_session_s`` it ends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+from harness import frames, is_control, open_browser, serve, speech_like_pcm
+
+from fake_upstream import FakeUpstream, open_fake_upstream
+from trio_relay.config import Limits, RelayConfig, openai_target
+from trio_relay.server import Relay
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeUpstream]:
+    async with open_fake_upstream() as fake:
+        yield fake
+
+
+async def relay_for(nursery: trio.Nursery, fake: FakeUpstream, limits: Limits) -> Relay:
+    target = openai_target(f"{fake.url}/v1", "gpt-realtime", "sk-test")
+    return await serve(nursery, RelayConfig(upstream=target, limits=limits))
+
+
+def rate_limited(relay: Relay, budget: str) -> float | None:
+    return relay.metrics.registry.get_sample_value(
+        "trio_relay_rate_limited_total", {"budget": budget}
+    )
+
+
+def received(fake: FakeUpstream, kind: str) -> int:
+    return sum(e["type"] == kind for e in fake.connections[0].received)
+
+
+async def test_messages_over_the_per_minute_budget_are_refused_and_the_session_goes_on(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    relay = await relay_for(nursery, fake, Limits(max_user_messages_per_min=2))
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        for text in ("one", "two"):
+            await browser.send_text(text)
+            await browser.until(is_control("text_done"))
+        await browser.send_text("three")
+        error = await browser.until(lambda m: m["type"] == "error")
+        assert error["code"] == "rate_limited"
+        assert "max_user_messages_per_min" in error["message"]
+        await browser.send_text("four")  # still open, still refused
+        assert (await browser.until(lambda m: m["type"] == "error"))["code"] == "rate_limited"
+    assert received(fake, "conversation.item.create") == 2
+    assert rate_limited(relay, "max_user_messages_per_min") == 2
+
+
+async def test_a_burst_of_small_messages_is_stopped_by_the_text_bytes_budget(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    limits = Limits(max_user_messages_per_min=1000, max_user_text_bytes_per_min=1000)
+    relay = await relay_for(nursery, fake, limits)
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        for n in range(30):
+            await browser.send_text(f"{n:02d}" + "x" * 98)  # 100 bytes each
+        answered = is_control("text_done")
+        while sum(m["type"] == "error" for m in browser.texts) < 20 or not any(
+            answered(m) for m in browser.texts
+        ):
+            await browser.next_message()
+        for error in [m for m in browser.texts if m["type"] == "error"]:
+            assert error["code"] == "rate_limited"
+            assert "max_user_text_bytes_per_min" in error["message"]
+    with trio.fail_after(2):
+        await fake.connections[0].closed.wait()
+    texts = [
+        e["item"]["content"][0]["text"][:2]
+        for e in fake.connections[0].received
+        if e["type"] == "conversation.item.create"
+    ]
+    assert texts == [f"{n:02d}" for n in range(10)]  # 1000 bytes, then nothing
+    assert rate_limited(relay, "max_user_text_bytes_per_min") == 20
+
+
+async def test_a_server_vad_response_over_the_budget_is_cancelled(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    relay = await relay_for(nursery, fake, Limits(max_responses_per_min=1))
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        await browser.send_text("one answer")
+        await browser.until(is_control("text_done"))
+        heard = len(browser.audio)
+        for frame in frames(speech_like_pcm(), 20 * 48):
+            await browser.ws.send_message(frame)
+        await browser.until(lambda m: m["type"] == "transcription")
+        error = await browser.until(lambda m: m["type"] == "error")
+        assert error["code"] == "rate_limited" and "max_responses_per_min" in error["message"]
+        await browser.send_text("and a typed one")  # over the budget too: refused whole
+        assert (await browser.until(lambda m: m["type"] == "error"))["code"] == "rate_limited"
+        assert len(browser.audio) == heard  # nothing of the refused answer was played
+    record = fake.connections[0]
+    (vad_created,) = [e for e in record.sent if e["type"] == "response.created"][1:]
+    (cancel,) = [e for e in record.received if e["type"] == "response.cancel"]
+    assert cancel["response_id"] == vad_created["response"]["id"]
+    assert received(fake, "conversation.item.create") == 1
+    assert rate_limited(relay, "max_responses_per_min") == 2
+
+
+async def test_the_session_ends_at_its_maximum_duration(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    relay = await relay_for(nursery, fake, Limits(max_session_s=0.5))
+    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+        await browser.until(is_control("connected"))
+        error = await browser.until(lambda m: m["type"] == "error")
+        assert error["code"] == "session_expired"
+        assert error["message"] == "the session reached its maximum duration of 0.5 s"
+        assert await browser.closed() == 1001
