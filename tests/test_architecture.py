@@ -21,6 +21,7 @@ PURE = [
     "config",
     "errors",
     "http",
+    "connections",
 ]
 FORBIDDEN = {"trio", "trio_websocket", "websockets", "httpx", "socket", "wsproto", "h11", "asyncio"}
 

@@ -318,13 +318,25 @@ def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
     for entry in allowed:
         if entry == "*" or entry.rstrip("/").lower() == origin:
             return True
-        if entry == "loopback":
-            parts = urlsplit(origin)
-            host = (
-                parts.netloc.rsplit(":", 1)[0]
-                if not parts.netloc.startswith("[")
-                else (parts.netloc.split("]")[0] + "]")
-            )
-            if parts.scheme in ("http", "https") and host in LOOPBACK_HOSTS:
-                return True
+        if entry == "loopback" and _is_loopback_origin(origin):
+            return True
     return False
+
+
+def _is_loopback_origin(origin: str) -> bool:
+    """``http(s)://HOST[:PORT]`` with a loopback HOST. Parsed by hand, strictly: the header is
+    whatever the client sent, and anything that is not exactly an origin is not a loopback one."""
+    scheme, separator, authority = origin.partition("://")
+    if not separator or scheme not in ("http", "https"):
+        return False
+    if authority.startswith("["):
+        end = authority.find("]")
+        if end < 0:
+            return False
+        host, rest = authority[: end + 1], authority[end + 1 :]
+    else:
+        host, colon, port = authority.partition(":")
+        rest = colon + port
+    if rest and not (rest[0] == ":" and rest[1:].isascii() and rest[1:].isdigit()):
+        return False
+    return host in LOOPBACK_HOSTS

@@ -156,6 +156,20 @@ class RelayMetrics:
             ["kind"],
             registry=r,
         )
+        self.connection_errors = Counter(
+            "trio_relay_connection_errors",
+            "Connections ended by an error, by stage (request, response, upgrade, session) and "
+            "fault (client: not valid HTTP; server: a bug, logged with a traceback).",
+            ["stage", "fault"],
+            registry=r,
+        )
+        self.connections_dropped = Counter(
+            "trio_relay_connections_dropped",
+            "Connections hung up on, by reason (max_connections, max_connections_per_ip, "
+            "request_timeout, write_timeout).",
+            ["reason"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

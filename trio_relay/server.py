@@ -1,18 +1,21 @@
-"""The relay's listener: plain HTTP and the ``/realtime`` WebSocket on one port.
+"""The relay's site: what its port answers, who may open a session, and the sessions.
 
-Each TCP connection's request head is read with h11 (size-capped, within the handshake timeout).
-A WebSocket upgrade to ``/realtime`` is answered by :func:`trio_relay.websocket.accept`, with the
-bytes already read, and becomes a :class:`~trio_relay.session.Session`; anything else is answered
-as plain HTTP by :func:`trio_relay.http.route`.
+Connections are served by :class:`trio_relay.edge.Edge` (caps, bounds, and a failure kept to its
+own connection); :class:`Relay` is the site it serves: ``/healthz``, ``/readyz``, ``/metrics``
+and the frontend as plain HTTP (:func:`trio_relay.http.route`), and the WebSocket upgrade to
+``/realtime``, admitted here (origin, client credentials, capacity) before it is answered by
+:func:`trio_relay.websocket.accept` and becomes a :class:`~trio_relay.session.Session`.
+``METRICS_PORT`` gets an edge of its own, serving :class:`MetricsSite`.
 """
 
 from __future__ import annotations
 
+import resource
 import socket
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from urllib.parse import urlsplit
+from contextlib import asynccontextmanager, suppress
+from functools import partial
 
 import h11
 import structlog
@@ -25,10 +28,22 @@ from .client_auth import (
     find_credential,
     origin_allowed,
 )
-from .config import RelayConfig, UpstreamTarget, fake_target
+from .config import Limits, RelayConfig, UpstreamTarget, fake_target
+from .connections import ConnectionTable
 from .credentials import EntraTokenSource
+from .edge import Edge, HttpConnection
 from .errors import ServerShuttingDown, SlowClient, UpstreamUnavailable
-from .http import REALTIME_PATH, Response, StaticFiles, route, text
+from .http import (
+    NOT_FOUND,
+    REALTIME_PATH,
+    RequestTarget,
+    Response,
+    StaticFiles,
+    bearer_token_matches,
+    forwarded_client,
+    route,
+    text,
+)
 from .log import get_logger
 from .metrics import RelayMetrics
 from .redact import register_config
@@ -36,13 +51,14 @@ from .session import Session
 from .shared_slots import session_slots
 from .stats import SessionStats
 from .ticker import Ticker
-from .websocket import accept
+from .websocket import ConnectionClosed, accept
 
 log = get_logger("trio_relay.server")
 
-MAX_REQUEST_HEAD_BYTES = 16 * 1024
 LISTEN_BACKLOG = 4096
 READINESS_TOKEN_TIMEOUT_S = 5.0
+# File descriptors beyond connections and sessions: listeners, logs, the upstream's DNS, ...
+SPARE_FDS = 64
 
 
 class Relay:
@@ -62,6 +78,11 @@ class Relay:
         self.ticker = Ticker()  # the sessions' shared timer (started by serve_relay)
         self.metrics = RelayMetrics(self.live_stats, worker=config.worker)
         self.listeners: list[trio.SocketListener] = []
+        self.metrics_listeners: list[trio.SocketListener] = []
+        # Behind a trusted proxy every connection comes from the proxy: no per-address cap.
+        per_ip = not config.access.trust_forwarded_for
+        self.edge = Edge(self, self.limits, self.metrics, per_ip_cap=per_ip)
+        self.metrics_edge = Edge(MetricsSite(self), self.limits, self.metrics, per_ip_cap=per_ip)
         self._no_sessions = trio.Event()
         self._no_sessions.set()
         self._serve_scope = trio.CancelScope()
@@ -72,72 +93,78 @@ class Relay:
         port: int = self.listeners[0].socket.getsockname()[1]
         return port
 
+    @property
+    def metrics_port(self) -> int | None:
+        if not self.metrics_listeners:
+            return None
+        port: int = self.metrics_listeners[0].socket.getsockname()[1]
+        return port
+
+    @property
+    def connections(self) -> ConnectionTable:
+        """Open connections to the relay's port that are not sessions."""
+        return self.edge.connections
+
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
-        try:
-            await self._handle(stream)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the peer went away mid-request: nothing to answer
+        """Serve one connection to the relay's port (plain HTTP, or a WebSocket session)."""
+        await self.edge.handle(stream)
+
+    async def handle_metrics_connection(self, stream: trio.abc.Stream) -> None:
+        """Serve one connection to ``METRICS_PORT``: ``/metrics`` and ``/healthz`` only."""
+        await self.metrics_edge.handle(stream)
+
+    # --- the relay's port, as a Site of the edge ---
+
+    def takes_upgrade(self, target: RequestTarget) -> bool:
+        return target.path == REALTIME_PATH
+
+    async def answer(self, method: str, target: RequestTarget, request: h11.Request) -> Response:
+        path = target.path
+        if path == "/metrics":
+            return self.metrics_response(request)
+        if path == "/readyz":
+            return await self._readiness()
+        if self.static is None or path in ("/healthz", REALTIME_PATH):
+            return route(method, path, static=self.static)
+        # A static file: read from disk off the event loop.
+        return await trio.to_thread.run_sync(partial(route, method, path, static=self.static))
+
+    async def upgrade(
+        self, http: HttpConnection, request: h11.Request, target: RequestTarget, peer: str
+    ) -> None:
+        ip = self._client_ip(peer, request)
+        admitted = self._admission(request, target.origin_form, ip)
+        if not isinstance(admitted, ClientIdentity):
+            reason, response = admitted
+            self.metrics.rejections.labels(reason).inc()
+            await http.respond(response, keep_alive=False)
+            return
+        try:  # _admission took the slot
+            if http.early_data:
+                # RFC 6455: a client waits for the 101 before it sends frames (and has no body).
+                self.metrics.connection_errors.labels(http.stage, "client").inc()
+                response = text(400, "bad handshake: data sent before the WebSocket was accepted")
+                await http.respond(response, keep_alive=False)
+                return
+            await self._serve_websocket(http, request, admitted)
         finally:
-            await trio.aclose_forcefully(stream)
+            self.slots.give_back(ip)
 
-    async def _handle(self, stream: trio.abc.Stream) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES)
-        while True:
-            raw = bytearray()
-            request = None
-            with trio.move_on_after(self.limits.handshake_timeout_s):
-                request = await _read_request(stream, conn, raw)
-            if request is None:
-                return  # too slow, or closed before a full request head: just drop it
-            if isinstance(request, Response):
-                await _send_response(stream, conn, request, keep_alive=False, head_only=False)
-                return
-            target = request.target.decode("latin-1")
-            path = urlsplit(target).path
-            method = request.method.decode("ascii", "replace")
-            upgrade = _is_websocket_upgrade(request)
-            if upgrade and path == REALTIME_PATH:
-                ip = self._client_ip(stream, request)
-                admitted = self._admission(request, target, ip)
-                if not isinstance(admitted, ClientIdentity):
-                    reason, response = admitted
-                    self.metrics.rejections.labels(reason).inc()
-                    await _send_response(stream, conn, response, keep_alive=False, head_only=False)
-                    return
-                try:  # _admission took the slot
-                    await self._serve_websocket(stream, bytes(raw), request, admitted)
-                finally:
-                    self.slots.give_back(ip)
-                return
-            if upgrade:
-                response = text(404, "no WebSocket endpoint here; use /realtime")
-            elif path == "/metrics" and method in ("GET", "HEAD"):
-                response = Response(200, self.metrics.render(), self.metrics.content_type)
-            elif path == "/readyz" and method in ("GET", "HEAD"):
-                response = await self._readiness()
-            else:
-                response = route(method, path, static=self.static)
-            keep_alive = (
-                conn.their_http_version == b"1.1" and method in ("GET", "HEAD") and not upgrade
+    def metrics_response(self, request: h11.Request) -> Response:
+        token = self.config.access.metrics_token
+        if token is not None and not bearer_token_matches(request.headers, token):
+            return text(
+                401,
+                "/metrics needs Authorization: Bearer <METRICS_TOKEN>",
+                headers=(("www-authenticate", 'Bearer realm="trio-relay metrics"'),),
             )
-            await _send_response(
-                stream, conn, response, keep_alive=keep_alive, head_only=method == "HEAD"
-            )
-            if not keep_alive or conn.our_state is not h11.DONE:
-                return
-            if not await _finish_request(stream, conn):
-                return
-            conn.start_next_cycle()
+        return Response(200, self.metrics.render(), self.metrics.content_type)
 
-    def _client_ip(self, stream: trio.abc.Stream, request: h11.Request) -> str:
-        if self.config.access.trust_forwarded_for:
-            for name, value in request.headers:
-                if name == b"x-forwarded-for":
-                    # The last hop was added by our own ingress; earlier ones are the client's say.
-                    return value.decode("latin-1").split(",")[-1].strip()
-        socket = getattr(stream, "socket", None)
-        peer = socket.getpeername() if socket is not None else ("unknown",)
-        return str(peer[0])
+    def _client_ip(self, peer: str, request: h11.Request) -> str:
+        access = self.config.access
+        if access.trust_forwarded_for:
+            return forwarded_client(request.headers, access.trusted_proxy_hops) or peer
+        return peer
 
     def live_stats(self) -> list[SessionStats]:
         return [session.stats for session in self.sessions]
@@ -163,14 +190,13 @@ class Relay:
         self, request: h11.Request, target: str, ip: str
     ) -> tuple[str, Response] | ClientIdentity:
         """Why this upgrade must be refused (before accept, before any upstream), or who the
-        client is (its verified ticket claims included): then a session slot was taken for it,
-        which the caller gives back when the session ends."""
+        client is (its verified ticket claims included)."""
         access = self.config.access
         if not self.ready:
             return "draining", text(503, "the relay is shutting down; retry shortly", retry_after=5)
         origin = _header(request, b"origin")
         if not origin_allowed(origin, access.allowed_origins):
-            log.warning("refused a WebSocket: origin not allowed", origin=origin)
+            log.warning("refused a WebSocket: origin not allowed", origin=(origin or "")[:200])
             return "origin", text(403, "origin not allowed")
         try:
             who = access.client_auth.authenticate(
@@ -190,17 +216,23 @@ class Relay:
         return who
 
     async def _serve_websocket(
-        self, stream: trio.abc.Stream, head: bytes, request: h11.Request, who: ClientIdentity
+        self, http: HttpConnection, request: h11.Request, who: ClientIdentity
     ) -> None:
-        client = await accept(
-            stream,
-            head,
-            max_message_bytes=self.limits.max_message_bytes,
-            subprotocol=chosen_subprotocol(request.headers),
-        )
+        http.hand_over()  # a session now: the session caps apply, no longer the connection caps
+        client = None
+        with trio.move_on_after(self.limits.write_timeout_s), suppress(ConnectionClosed):
+            client = await accept(
+                http.stream,
+                bytes(http.head),
+                max_message_bytes=self.limits.max_message_bytes,
+                subprotocol=chosen_subprotocol(request.headers),
+            )
         if client is None:
-            return  # not a valid WebSocket handshake: websockets answered 400
+            # Not a valid WebSocket handshake (websockets answered 400), or the client did not
+            # take the answer in time, or went away meanwhile.
+            return
         structlog.contextvars.bind_contextvars(client=who.name)  # on the session's log lines
+        http.stage = "session"
         session = Session(
             client, self.config, self.target, self.tokens, self.metrics, ticker=self.ticker
         )
@@ -238,53 +270,45 @@ class Relay:
         self._serve_scope.cancel()
 
 
-async def _read_request(
-    stream: trio.abc.Stream, conn: h11.Connection, raw: bytearray
-) -> h11.Request | Response | None:
-    while True:
+class MetricsSite:
+    """``METRICS_PORT``: ``/metrics`` and ``/healthz``, nothing else."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+
+    def takes_upgrade(self, target: RequestTarget) -> bool:
+        return False
+
+    async def upgrade(
+        self, http: HttpConnection, request: h11.Request, target: RequestTarget, peer: str
+    ) -> None:
+        raise AssertionError("the metrics port takes no upgrades")
+
+    async def answer(self, method: str, target: RequestTarget, request: h11.Request) -> Response:
+        if target.path == "/metrics":
+            return self.relay.metrics_response(request)
+        return route(method, target.path, static=None) if target.path == "/healthz" else NOT_FOUND
+
+
+def raise_open_file_limit(limits: Limits) -> None:
+    """Lift the soft limit on open files to the hard one, and warn when even that is below what
+    the connection and session caps may need (each session holds two sockets)."""
+    needed = limits.max_connections + 2 * limits.max_sessions + SPARE_FDS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max(soft, needed) if hard == resource.RLIM_INFINITY else hard
+    if wanted > soft:
         try:
-            event = conn.next_event()
-        except h11.RemoteProtocolError as exc:
-            return text(exc.error_status_hint, f"bad request: {exc}")
-        if isinstance(event, h11.Request):
-            return event
-        if event is h11.NEED_DATA:
-            data = bytes(await stream.receive_some(MAX_REQUEST_HEAD_BYTES))
-            raw += data
-            conn.receive_data(data)  # b"" tells h11 the peer closed
-            continue
-        return None  # ConnectionClosed, or anything unexpected before a request
-
-
-async def _finish_request(stream: trio.abc.Stream, conn: h11.Connection) -> bool:
-    """Read the rest of a GET (no body expected) so the connection can serve the next request."""
-    while conn.their_state is not h11.DONE:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            data = bytes(await stream.receive_some(MAX_REQUEST_HEAD_BYTES))
-            conn.receive_data(data)
-        elif isinstance(event, h11.ConnectionClosed):
-            return False
-    return True
-
-
-async def _send_response(
-    stream: trio.abc.Stream,
-    conn: h11.Connection,
-    response: Response,
-    *,
-    keep_alive: bool,
-    head_only: bool,
-) -> None:
-    if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-        return
-    data = conn.send(
-        h11.Response(status_code=response.status, headers=response.head(keep_alive=keep_alive))
-    )
-    if response.body and not head_only:
-        data += conn.send(h11.Data(data=response.body))
-    data += conn.send(h11.EndOfMessage())
-    await stream.send_all(data)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    if soft < needed:
+        log.warning(
+            "the open file limit is below what MAX_CONNECTIONS and MAX_SESSIONS may need: raise "
+            "it (ulimit -n, or the container's nofile limit) or lower those caps",
+            limit=soft,
+            needed=needed,
+        )
 
 
 def _header(request: h11.Request, name: bytes) -> str | None:
@@ -292,13 +316,6 @@ def _header(request: h11.Request, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-def _is_websocket_upgrade(request: h11.Request) -> bool:
-    for name, value in request.headers:
-        if name == b"upgrade" and value.lower() == b"websocket":
-            return True
-    return False
 
 
 @asynccontextmanager
@@ -346,12 +363,25 @@ async def serve_relay(
     async with open_upstream_target(config) as target:
         relay = Relay(config, target, tokens)
         relay.task = trio.lowlevel.current_task()
+        raise_open_file_limit(config.limits)
         relay.listeners = await open_listeners(
             config.host, config.port, reuse_port=config.reuse_port
         )
+        if config.metrics_port is not None:
+            relay.metrics_listeners = await open_listeners(
+                config.host, config.metrics_port, reuse_port=config.reuse_port
+            )
         with relay._serve_scope:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(relay.metrics.flush_traffic_periodically)
                 await nursery.start(relay.ticker.run)
+                # serve_listeners backs off when accept fails for want of file descriptors.
                 await nursery.start(trio.serve_listeners, relay.handle_connection, relay.listeners)
+                if relay.metrics_listeners:
+                    await nursery.start(
+                        trio.serve_listeners,
+                        relay.handle_metrics_connection,
+                        relay.metrics_listeners,
+                    )
+                    log.info("serving /metrics and /healthz", port=relay.metrics_port)
                 task_status.started(relay)
