@@ -17,10 +17,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 
+import attrs
 import h11
 import structlog
 import trio
 
+from .budgets import Budgets, InvalidClaims
 from .client_auth import (
     AuthFailed,
     ClientIdentity,
@@ -59,6 +61,14 @@ LISTEN_BACKLOG = 4096
 READINESS_TOKEN_TIMEOUT_S = 5.0
 # File descriptors beyond connections and sessions: listeners, logs, the upstream's DNS, ...
 SPARE_FDS = 64
+
+
+@attrs.frozen
+class Admitted:
+    """An upgrade that may become a session: who the client is, and its budgets."""
+
+    who: ClientIdentity
+    budgets: Budgets
 
 
 class Relay:
@@ -134,7 +144,7 @@ class Relay:
     ) -> None:
         ip = self._client_ip(peer, request)
         admitted = self._admission(request, target.origin_form, ip)
-        if not isinstance(admitted, ClientIdentity):
+        if not isinstance(admitted, Admitted):
             reason, response = admitted
             self.metrics.rejections.labels(reason).inc()
             await http.respond(response, keep_alive=False)
@@ -188,9 +198,10 @@ class Relay:
 
     def _admission(
         self, request: h11.Request, target: str, ip: str
-    ) -> tuple[str, Response] | ClientIdentity:
+    ) -> tuple[str, Response] | Admitted:
         """Why this upgrade must be refused (before accept, before any upstream), or who the
-        client is (its verified ticket claims included)."""
+        client is and what its session may spend (a ticket's claims may set its budgets): then a
+        session slot was taken for it, which the caller gives back when the session ends."""
         access = self.config.access
         if not self.ready:
             return "draining", text(503, "the relay is shutting down; retry shortly", retry_after=5)
@@ -202,7 +213,9 @@ class Relay:
             who = access.client_auth.authenticate(
                 find_credential(request.headers, target), time.time()
             )
-        except AuthFailed as failure:
+            budgets = Budgets.from_limits(self.limits).with_claims(who.claims)
+        except (AuthFailed, InvalidClaims) as exc:
+            failure = exc if isinstance(exc, AuthFailed) else AuthFailed(str(exc))
             log.warning("refused a WebSocket: authentication failed", ip=ip, reason=failure.reason)
             return "auth", text(
                 401,
@@ -213,10 +226,10 @@ class Relay:
         if refusal is not None:
             log.warning("refused a WebSocket: at capacity", ip=ip, client=who.name, reason=refusal)
             return "capacity", text(503, refusal, retry_after=5)
-        return who
+        return Admitted(who, budgets)
 
     async def _serve_websocket(
-        self, http: HttpConnection, request: h11.Request, who: ClientIdentity
+        self, http: HttpConnection, request: h11.Request, admitted: Admitted
     ) -> None:
         http.hand_over()  # a session now: the session caps apply, no longer the connection caps
         client = None
@@ -231,10 +244,17 @@ class Relay:
             # Not a valid WebSocket handshake (websockets answered 400), or the client did not
             # take the answer in time, or went away meanwhile.
             return
-        structlog.contextvars.bind_contextvars(client=who.name)  # on the session's log lines
+        # On the session's log lines.
+        structlog.contextvars.bind_contextvars(client=admitted.who.name)
         http.stage = "session"
         session = Session(
-            client, self.config, self.target, self.tokens, self.metrics, ticker=self.ticker
+            client,
+            self.config,
+            self.target,
+            self.tokens,
+            self.metrics,
+            ticker=self.ticker,
+            budgets=admitted.budgets,
         )
         self.sessions.add(session)
         self.metrics.active_sessions.inc()

@@ -3,6 +3,7 @@ naming it, nothing goes upstream and the session goes on; at ``max_session_s`` i
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,7 +11,8 @@ import trio
 from harness import frames, is_control, open_browser, serve, speech_like_pcm
 
 from fake_upstream import FakeUpstream, open_fake_upstream
-from trio_relay.config import Limits, RelayConfig, openai_target
+from trio_relay.client_auth import ClientAuth, ClientAuthMode, mint_ticket
+from trio_relay.config import Access, Limits, RelayConfig, openai_target
 from trio_relay.server import Relay
 
 
@@ -117,3 +119,24 @@ async def test_the_session_ends_at_its_maximum_duration(
         assert error["code"] == "session_expired"
         assert error["message"] == "the session reached its maximum duration of 0.5 s"
         assert await browser.closed() == 1001
+
+
+async def test_a_tickets_claims_set_its_sessions_budgets(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    secret = b"s" * 32
+    auth = ClientAuth(ClientAuthMode.TICKET, ticket_secret=secret)
+    target = openai_target(f"{fake.url}/v1", "gpt-realtime", "sk-test")
+    relay = await serve(nursery, RelayConfig(upstream=target, access=Access(client_auth=auth)))
+    ticket = mint_ticket(
+        secret, "trial-user", int(time.time()) + 60, claims={"max_user_messages_per_min": 1}
+    )
+    url = f"ws://127.0.0.1:{relay.port}/realtime?token={ticket}"
+    async with open_browser(url) as browser:
+        await browser.until(is_control("connected"))
+        await browser.send_text("one")
+        await browser.until(is_control("text_done"))
+        await browser.send_text("two")  # the relay's default allows 30; this ticket 1
+        error = await browser.until(lambda m: m["type"] == "error")
+        assert error["code"] == "rate_limited"
+    assert received(fake, "response.create") == 1
