@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import trio
 
+from .replay import Replay, ReplayError, load_replay
 from .server import FakeUpstreamOptions, open_fake_upstream
 
 
@@ -29,7 +30,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--reply-audio-ms", type=int, default=1000, help="benchmark mode: reply length (1000)"
     )
+    parser.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="answer every connection from a recording (trio-relay --record) instead of the "
+        "scripted engine",
+    )
     return parser.parse_args(argv)
+
+
+def read_replay(path: str) -> Replay:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return load_replay(file.read())
+    except OSError as exc:
+        raise SystemExit(f"fake-upstream: cannot read --replay {path!r}: {exc.strerror}") from None
+    except ReplayError as exc:
+        raise SystemExit(f"fake-upstream: --replay {path!r}: {exc}") from None
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -38,6 +55,7 @@ async def serve(args: argparse.Namespace) -> None:
         turn_trigger_bytes=args.turn_trigger_bytes,
         reply_audio_ms=args.reply_audio_ms,
         record_events=False,  # a long-running process keeps no log of events
+        replay=read_replay(args.replay) if args.replay else None,
     )
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with open_fake_upstream(args.host, args.port, options) as fake:

@@ -37,6 +37,7 @@ from trio_relay.websocket import ConnectionClosed, WebSocket, accept
 from .engine import Engine
 from .faults import fault_for
 from .protocol import Close, DialectName, Drop, Garbage, Output, Stall
+from .replay import Replay, Replayer
 from .routing import Refused, Route, admit
 from .validation import client_models
 
@@ -65,6 +66,8 @@ class FakeUpstreamOptions:
     reply_audio_ms: int = 1000  # benchmark mode: the length of every answer
     # Keep every event of every connection (tests); off for long demos and benchmarks.
     record_events: bool = True
+    # Answer every connection from this recording instead of the engine (--replay FILE).
+    replay: Replay | None = None
 
 
 @attrs.define
@@ -185,7 +188,7 @@ class FakeUpstream:
         record: ConnectionRecord,
         conversation: _Conversation,
     ) -> Ending:
-        engine = Engine(
+        engine: Engine | Replayer = Engine(
             found.dialect,
             found.model,
             fault=fault_for(found.model),
@@ -193,6 +196,8 @@ class FakeUpstream:
             reply_audio_ms=self.options.reply_audio_ms,
             validate=self.options.validate_client_events,
         )
+        if self.options.replay is not None:  # --replay: the recording answers, not the engine
+            engine = self.options.replay.start()
         frames_in, frames = trio.open_memory_channel[str | bytes](READ_AHEAD_FRAMES)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._read_frames, websocket, frames_in, record)
@@ -227,7 +232,7 @@ class FakeUpstream:
 
     async def _run_engine(
         self,
-        engine: Engine,
+        engine: Engine | Replayer,
         websocket: WebSocket,
         frames: trio.MemoryReceiveChannel[str | bytes],
         record: ConnectionRecord,

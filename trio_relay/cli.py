@@ -58,6 +58,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         help="worker processes sharing the port (env WORKERS, default: number of cores)",
     )
+    parser.add_argument(
+        "--record",
+        metavar="DIR",
+        help="write each session's event streams to DIR/<session id>.jsonl (env RECORD_DIR; "
+        "audio redacted unless RECORD_AUDIO=1)",
+    )
     # A worker of --workers N (started by the supervisor, see trio_relay.workers).
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
@@ -132,6 +138,20 @@ async def drain_then_stop(relay: Relay, scope: trio.CancelScope) -> None:
     scope.cancel()
 
 
+def check_record_dir(config: RelayConfig) -> None:
+    """``RECORD_DIR`` is created if need be and must be writable: said at start-up, not per
+    session."""
+    path = config.record.dir
+    if path is None:
+        return
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("RECORD_DIR", f"cannot create {path!r}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError("RECORD_DIR", f"{path!r} is not a writable directory")
+
+
 def mint(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Print a ticket (a JWT) for ``--sub``: the relay's own way to mint what a backend would."""
     try:
@@ -188,8 +208,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = environment() if env is None else env
     if args.command == "ticket":
         return mint(args, env)
+    if args.record is not None:
+        # The flag is the variable (workers inherit the environment, not the flags).
+        os.environ["RECORD_DIR"] = args.record
+        env = {**env, "RECORD_DIR": args.record}
     try:
         config = load_config(env, host=args.host, port=args.port, workers=args.workers)
+        check_record_dir(config)
     except ConfigError as exc:
         print(f"trio-relay: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR

@@ -129,6 +129,15 @@ class Access:
 
 
 @attrs.frozen
+class Recording:
+    """``--record DIR``: each session's streams as JSON Lines in ``dir`` (see trio_relay.record)."""
+
+    dir: str | None = None  # None: recording is off
+    keep_audio: bool = False  # RECORD_AUDIO=1: audio recorded as base64, not as its length
+    buffer_bytes: int = 4 * 1024 * 1024  # per session; past it, lines are dropped and counted
+
+
+@attrs.frozen
 class WorkerPlace:
     """A worker of ``--workers N`` (set by the command line, not a setting): its index and the
     relay's shared directory (metrics files, session slots) that its supervisor set up."""
@@ -157,6 +166,7 @@ class RelayConfig:
     static_dir: str | None = None
     # Serve /metrics (only) on this port as well, e.g. one the ingress does not expose.
     metrics_port: int | None = None
+    record: Recording = Recording()
 
 
 # --- parsing helpers -------------------------------------------------------------------------
@@ -323,6 +333,15 @@ def _session(env: Mapping[str, str]) -> SessionSettings:
             env, "VAD_SILENCE_DURATION_MS", d.vad_silence_duration_ms, minimum=1
         ),
         greeting=_str(env, "GREETING", d.greeting),
+    )
+
+
+def _recording(env: Mapping[str, str]) -> Recording:
+    d = Recording()
+    return Recording(
+        dir=env.get("RECORD_DIR", "").strip() or None,
+        keep_audio=_flag(env, "RECORD_AUDIO", d.keep_audio),
+        buffer_bytes=_int(env, "RECORD_BUFFER_BYTES", d.buffer_bytes, minimum=1024),
     )
 
 
@@ -526,4 +545,5 @@ def load_config(
         access=_access(env, resolved_host),
         static_dir=env.get("STATIC_DIR", "").strip() or DEFAULT_STATIC_DIR,
         metrics_port=metrics_port,
+        record=_recording(env),
     )

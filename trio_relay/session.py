@@ -70,6 +70,7 @@ from .limits import AudioPacer
 from .log import get_logger
 from .metrics import RelayMetrics
 from .realtime import BYTES_PER_MS
+from .record import open_recorder
 from .stats import SessionStats
 from .ticker import Ticker
 from .translator import (
@@ -121,6 +122,7 @@ class Session:
         self.metrics = metrics
         self.ticker = ticker or Ticker()  # not running: plain trio.sleep_until
         self.stats = SessionStats(started_at=trio.current_time())
+        self._recorder = open_recorder(config.record, self.id, self.stats.started_at)  # or None
         self._turn_ended_at: float | None = None
         self._awaiting_text = False
         self._awaiting_audio = False
@@ -155,11 +157,15 @@ class Session:
         log.info("session started", backend=self.target.backend.value)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            if self._recorder is not None:
+                nursery.start_soon(self._recorder.write_batches)
             nursery.start_soon(self._task, self._client_reader)
             nursery.start_soon(self._task, self._client_writer)
             await self._task(self._connect_and_serve)
         end = self.end or ClientGone()
         await self._close_client(end)
+        if self._recorder is not None:
+            await self._recorder.close(end, self.limits.close_timeout_s)
         log.info(
             "session ended",
             outcome=type(end).__name__,
@@ -257,7 +263,11 @@ class Session:
             try:
                 frame = await upstream.receive()
             except ConnectionClosed as exc:
+                if self._recorder is not None:
+                    self._recorder.upstream_closed(exc.received)
                 raise closed_error(exc) from None
+        if self._recorder is not None:
+            self._recorder.upstream_in(frame)
         self.stats.upstream_in_bytes += len(frame)
         self.stats.upstream_in_frames += 1
         return self.translator.upstream_frame(frame, trio.current_time())
@@ -340,6 +350,8 @@ class Session:
             await self._send_upstream(upstream, [_upstream_text(item) for item in items])
 
     async def _send_upstream(self, upstream: WebSocket, texts: list[str]) -> None:
+        if self._recorder is not None:  # before: its answer may be read before this returns
+            self._recorder.upstream_out(texts)
         try:
             await upstream.send_many(texts, timeout_s=self.limits.upstream_send_timeout_s)
         except trio.TooSlowError:
@@ -381,6 +393,8 @@ class Session:
                     frame = await self.client.receive_ready()
                 if frame is None:
                     frame = await self._receive_client()
+            if self._recorder is not None:
+                self._recorder.client_in(frame)
             self.stats.client_in_bytes += len(frame)
             self.stats.client_in_frames += 1
             try:
@@ -433,6 +447,8 @@ class Session:
                 f"the client is not reading: more than {self.limits.downstream_buffer_ms} ms "
                 "of audio are waiting for it"
             )
+        if self._recorder is not None:
+            self._recorder.client_out(data)
         self._downstream_bytes += len(data)
         self._downstream.append((data, message))
         if wake_writer:
