@@ -186,6 +186,8 @@ class Relay:
             head,
             max_message_bytes=self.limits.max_message_bytes,
             subprotocol=chosen_subprotocol(request.headers),
+            write_timeout_s=self.limits.write_timeout_s,
+            max_message_fragments=self.limits.max_message_fragments,
         )
         if client is None:
             return  # not a valid WebSocket handshake: websockets answered 400
