@@ -158,7 +158,7 @@ json_texts = st.recursive(
 user_messages = st.tuples(any_text, st.booleans()).map(
     lambda given: json.dumps(
         {"type": "user_message", "text": given[0], **({"id": given[0][:3]} if given[1] else {})},
-        ensure_ascii=given[1] is False and not any(0xD800 <= ord(c) < 0xE000 for c in given[0]),
+        ensure_ascii=given[1],  # escaped, or raw (a str may hold what UTF-8 cannot)
     )
 )
 text_frames = st.one_of(
