@@ -14,7 +14,9 @@ yield, and :meth:`WebSocket.receive_ready` reads what gathered while the caller 
 second wake-up; :meth:`WebSocket.receive` is a checkpoint per socket read.
 
 Concurrency: one task may receive while others send; sends are serialised by a lock (the
-receiving task also sends: pongs and the close reply).
+receiving task also sends: pongs and the close reply). The receiving task never waits for the
+lock: while another task's write is under way, that task writes the answers too, so a peer's
+close or EOF is noticed at once even when the write to it is stuck.
 
 Bounds: every write (data, pongs and close replies written while receiving, close frames, the
 handshake answer) gives up after ``write_timeout_s`` without progress unless the caller gives its
@@ -146,7 +148,7 @@ class WebSocket:
         if data is None:
             return None
         self._process(data)
-        await self._write_pending()
+        await self._write_pending(wait_for_lock=False)
         return self._messages.popleft() if self._messages else None
 
     async def receive(self) -> str | bytes:
@@ -250,7 +252,7 @@ class WebSocket:
 
     async def _read(self) -> None:
         self._process(await self.transport.receive())
-        await self._write_pending()
+        await self._write_pending(wait_for_lock=False)
 
     def _process(self, data: bytes) -> None:
         if data:
@@ -314,9 +316,14 @@ class WebSocket:
         if writes:
             self._unsent += b"".join(writes)
 
-    async def _write_pending(self, timeout_s: float | None = None) -> None:
-        """Write everything queued (see :meth:`_take_writes`). The lock's holder is bounded by
-        its timeout, so waiting for the lock is too."""
+    async def _write_pending(
+        self, timeout_s: float | None = None, *, wait_for_lock: bool = True
+    ) -> None:
+        """Write everything queued (see :meth:`_take_writes`), and what others queue while the
+        write is under way. The lock's holder is bounded by its timeout, so waiting for the lock
+        is too; without ``wait_for_lock`` (a receiving task's pongs and close replies) the bytes
+        are left to the holder, which writes them after its own: a peer's close or EOF is then
+        seen at once even while a write to it is stuck."""
         self._take_writes()
         if not self.unsent:
             return
@@ -325,19 +332,23 @@ class WebSocket:
         try:
             self._send_lock.acquire_nowait()
         except trio.WouldBlock:
+            if not wait_for_lock:
+                return
             await self._send_lock.acquire()
         try:
             if self._broken:  # the write before ours broke the stream: ours cannot go out
                 raise self._closed()
-            data = memoryview(self._unsent)
-            eof = self._eof_unsent
-            self._unsent, self._eof_unsent = b"", False
             try:
-                sent = self.transport.send_nowait(data)
-                if sent < len(data):
-                    await self.transport.send_all(data[sent:], timeout_s=timeout_s)
-                if eof:
-                    await self.transport.send_eof()
+                while self.unsent:
+                    data = memoryview(self._unsent)
+                    eof = self._eof_unsent
+                    self._unsent, self._eof_unsent = b"", False
+                    sent = self.transport.send_nowait(data)
+                    if sent < len(data):
+                        await self.transport.send_all(data[sent:], timeout_s=timeout_s)
+                    if eof:
+                        await self.transport.send_eof()
+                    self._take_writes()  # queued meanwhile by a task that did not wait
             except BaseException:
                 self._broken = True  # cancelled or failed mid-write: no more frames on it
                 raise
