@@ -22,6 +22,7 @@ from trio_relay.websocket import (
     ConnectionClosed,
     HandshakeFailed,
     WebSocket,
+    WriteTimeout,
     accept,
     connect,
 )
@@ -52,7 +53,7 @@ async def accepted_pair(
 
 
 async def raw_pair(
-    max_message_bytes: int = 1024,
+    max_message_bytes: int = 1024, *, max_message_fragments: int = 1024
 ) -> tuple[WebSocket, ClientProtocol, trio.testing.MemorySendStream | trio.abc.Stream]:
     """Our server side, and a client made of the ``websockets`` Sans-I/O protocol driven by
     hand (for frames trio-websocket never sends: fragments, bad UTF-8, silence)."""
@@ -62,7 +63,11 @@ async def raw_pair(
     await client_stream.send_all(b"".join(peer.data_to_send()))
     head = await read_head(server_stream)
     server = await accept(
-        server_stream, head, max_message_bytes=max_message_bytes, subprotocol=None
+        server_stream,
+        head,
+        max_message_bytes=max_message_bytes,
+        subprotocol=None,
+        max_message_fragments=max_message_fragments,
     )
     assert server is not None
     peer.receive_data(await client_stream.receive_some())
@@ -469,3 +474,167 @@ async def test_frames_sent_in_the_same_write_as_the_request_head_are_received() 
     server = await accept(server_stream, head, max_message_bytes=1024, subprotocol=None)
     assert server is not None
     assert server.receive_nowait() == "eager"
+
+
+# --- bounds: message size over all fragments, fragment count, every write timed ---------------
+
+
+async def test_fragments_count_toward_the_size_limit_in_total() -> None:
+    server, peer, client_stream = await raw_pair(max_message_bytes=1024)
+    peer.send_binary(bytes(300), fin=False)
+    for _ in range(3):  # each fragment is small; together they are over the limit
+        peer.send_continuation(bytes(300), fin=False)
+    peer.send_continuation(b"", fin=True)
+    await client_stream.send_all(b"".join(peer.data_to_send()))
+    with pytest.raises(ConnectionClosed) as closed:
+        await server.receive()
+    assert closed.value.sent is not None and closed.value.sent.code == 1009
+    peer.receive_data(await client_stream.receive_some())
+    assert peer.close_rcvd is not None and peer.close_rcvd.code == 1009
+
+
+async def test_a_message_of_too_many_fragments_closes_1009_however_small_they_are() -> None:
+    server, peer, client_stream = await raw_pair(max_message_fragments=8)
+    peer.send_text(b"", fin=False)
+    for _ in range(8):  # one frame and eight continuations: nine fragments
+        peer.send_continuation(b"", fin=False)
+    peer.send_continuation(b"never seen", fin=True)
+    peer.send_text(b"nor this: it came after the failure")
+    await client_stream.send_all(b"".join(peer.data_to_send()))
+    with pytest.raises(ConnectionClosed) as closed:
+        await server.receive()
+    assert closed.value.sent == Close(1009, "a message of more than 8 fragments")
+    assert server.receive_nowait() is None
+    peer.receive_data(await client_stream.receive_some())
+    assert peer.close_rcvd is not None and peer.close_rcvd.code == 1009
+
+
+async def test_a_message_of_as_many_fragments_as_allowed_is_received() -> None:
+    server, peer, client_stream = await raw_pair(max_message_fragments=8)
+    peer.send_text(b"a", fin=False)
+    for index in range(7):
+        peer.send_continuation(b"b", fin=index == 6)
+    await client_stream.send_all(b"".join(peer.data_to_send()))
+    assert await server.receive() == "abbbbbbb"
+
+
+async def test_nothing_after_invalid_utf8_in_the_same_read_is_a_message() -> None:
+    server, peer, client_stream = await raw_pair()
+    peer.send_text(b"\xff")
+    peer.send_text(b"after the failure")
+    await client_stream.send_all(b"".join(peer.data_to_send()))
+    with pytest.raises(ConnectionClosed) as closed:
+        await server.receive()
+    assert closed.value.sent is not None and closed.value.sent.code == 1007
+    assert server.receive_nowait() is None
+
+
+async def lockstep_pair(
+    nursery: trio.Nursery, *, write_timeout_s: float
+) -> tuple[WebSocket, ClientProtocol, trio.abc.Stream]:
+    """Our server side on a stream with no buffer at all (a write waits until the peer reads),
+    and a hand-driven peer that has read the handshake answer and reads nothing more."""
+    client_stream, server_stream = trio.testing.lockstep_stream_pair()
+    peer = ClientProtocol(parse_uri("ws://relay/realtime"))
+    peer.send_request(peer.connect())
+    nursery.start_soon(client_stream.send_all, b"".join(peer.data_to_send()))
+    head = await read_head(server_stream)
+
+    async def read_handshake_answer() -> None:
+        peer.receive_data(await client_stream.receive_some())
+
+    nursery.start_soon(read_handshake_answer)
+    server = await accept(
+        server_stream,
+        head,
+        max_message_bytes=1024,
+        subprotocol=None,
+        write_timeout_s=write_timeout_s,
+    )
+    assert server is not None
+    return server, peer, client_stream
+
+
+async def test_a_send_without_its_own_timeout_gives_up_after_the_write_timeout(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    server, _, _ = await lockstep_pair(nursery, write_timeout_s=3.0)
+    started = trio.current_time()
+    with pytest.raises(WriteTimeout) as timeout:
+        await server.send("nobody reads this")
+    assert isinstance(timeout.value, trio.TooSlowError)
+    assert timeout.value.connection is server and timeout.value.timeout_s == 3.0
+    assert trio.current_time() - started == pytest.approx(3.0)
+    assert not server.open
+
+
+async def test_a_pong_the_peer_does_not_read_times_out_in_receive(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    server, peer, client_stream = await lockstep_pair(nursery, write_timeout_s=3.0)
+    peer.send_ping(b"are you there")
+    nursery.start_soon(client_stream.send_all, b"".join(peer.data_to_send()))
+    started = trio.current_time()
+    with pytest.raises(WriteTimeout):
+        await server.receive()  # reads the ping; its pong never goes out
+    assert trio.current_time() - started == pytest.approx(3.0)
+    with pytest.raises(ConnectionClosed):
+        await server.receive()
+
+
+async def test_aclose_to_a_peer_that_does_not_read_returns_within_the_close_timeout(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    for write_timeout_s in (0.5, 60.0):  # the write gives up first, or the close timeout does
+        server, _, _ = await lockstep_pair(nursery, write_timeout_s=write_timeout_s)
+        started = trio.current_time()
+        await server.aclose(1000, close_timeout_s=2.0)  # never raises
+        assert trio.current_time() - started == pytest.approx(min(write_timeout_s, 2.0))
+        with pytest.raises(trio.ClosedResourceError):
+            await server.stream.send_all(b"x")
+
+
+async def test_accept_gives_up_on_a_client_that_does_not_read_the_answer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    client_stream, server_stream = trio.testing.lockstep_stream_pair()
+    peer = ClientProtocol(parse_uri("ws://relay/realtime"))
+    peer.send_request(peer.connect())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client_stream.send_all, b"".join(peer.data_to_send()))
+        head = await read_head(server_stream)
+    started = trio.current_time()
+    websocket = await accept(
+        server_stream, head, max_message_bytes=1024, subprotocol=None, write_timeout_s=4.0
+    )
+    assert websocket is None
+    assert trio.current_time() - started == pytest.approx(4.0)
+
+
+async def test_accept_to_a_client_that_left_is_no_websocket() -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    peer = ClientProtocol(parse_uri("ws://relay/realtime"))
+    peer.send_request(peer.connect())
+    await client_stream.send_all(b"".join(peer.data_to_send()))
+    head = await read_head(server_stream)
+    await client_stream.aclose()
+    assert await accept(server_stream, head, max_message_bytes=1024, subprotocol=None) is None
+
+
+async def test_a_write_waiting_behind_a_write_that_timed_out_raises_instead_of_vanishing(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    server, _, _ = await lockstep_pair(nursery, write_timeout_s=3.0)
+    outcomes: list[str] = []
+
+    async def send(message: str) -> None:
+        try:
+            await server.send(message)
+        except (WriteTimeout, ConnectionClosed) as exc:
+            outcomes.append(type(exc).__name__)
+
+    async with trio.open_nursery() as senders:
+        senders.start_soon(send, "first")
+        await trio.testing.wait_all_tasks_blocked()
+        senders.start_soon(send, "second")  # waits for the lock
+    assert outcomes == ["WriteTimeout", "ConnectionClosed"]

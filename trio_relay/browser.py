@@ -32,20 +32,28 @@ class UserMessage:
     id: str | None = None
 
 
+# How much of an offending value an error message quotes (it goes back to the browser).
+QUOTED_CHARS = 40
+
+
 def parse_client_text(frame: str, *, max_text_bytes: int) -> UserMessage:
-    """Parse one text frame from the browser. ``id`` is optional (the reference client omits it)."""
-    try:
-        data: Any = json.loads(frame)
-    except ValueError:
-        raise InvalidClientMessage("text frame is not valid JSON") from None
+    """Parse one text frame from the browser. ``id`` is optional (the reference client omits it).
+
+    Any text at all becomes a :class:`UserMessage` or an :class:`InvalidClientMessage`; nothing
+    else is raised. Strict JSON only: no ``NaN``/``Infinity``, no duplicate keys (which one would
+    count is ambiguous), no nesting deeper than Python's parser can take, no number too long
+    to convert, and no string that is not valid Unicode (a lone surrogate escape cannot be
+    encoded for the upstream)."""
+    data = _strict_json(frame)
     if not isinstance(data, dict):
-        raise InvalidClientMessage(f"text frame must be a JSON object, got {type(data).__name__}")
+        raise InvalidClientMessage(f"text frame must be a JSON object, got {_json_type(data)}")
     kind = data.get("type")
     if kind is None:
         raise InvalidClientMessage("message has no 'type' field")
     if kind != "user_message":
+        shown = _quote(kind) if isinstance(kind, str) else f"of type {_json_type(kind)}"
         raise InvalidClientMessage(
-            f"unknown message type {kind!r}; the only client message is 'user_message'"
+            f"unknown message type {shown}; the only client message is 'user_message'"
         )
     text = data.get("text")
     if not isinstance(text, str):
@@ -53,6 +61,11 @@ def parse_client_text(frame: str, *, max_text_bytes: int) -> UserMessage:
     message_id = data.get("id")
     if message_id is not None and not isinstance(message_id, str):
         raise InvalidClientMessage("user_message 'id' must be a string when given")
+    for field, value in (("text", text), ("id", message_id)):
+        if value is not None and not _encodable(value):
+            raise InvalidClientMessage(
+                f"user_message '{field}' is not valid Unicode (a lone surrogate escape)"
+            )
     if not text.strip():
         raise InvalidClientMessage("user_message 'text' is empty", code="empty_message")
     size = len(text.encode("utf-8"))
@@ -62,6 +75,59 @@ def parse_client_text(frame: str, *, max_text_bytes: int) -> UserMessage:
             code="message_too_long",
         )
     return UserMessage(text=text, id=message_id)
+
+
+class _Duplicate(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Duplicate(key)
+            seen.add(key)
+    return data
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _strict_json(frame: str) -> Any:
+    try:
+        return json.loads(frame, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except _Duplicate as duplicate:
+        raise InvalidClientMessage(
+            f"text frame has the key {_quote(duplicate.args[0])} more than once; "
+            "each key may appear once"
+        ) from None
+    except RecursionError:
+        raise InvalidClientMessage("text frame is nested too deeply") from None
+    except ValueError:  # not JSON, NaN/Infinity, or a number with too many digits
+        raise InvalidClientMessage("text frame is not valid JSON") from None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _quote(text: str) -> str:
+    """``text`` quoted for an error message: cut short, escapes shown (never a lone surrogate)."""
+    if len(text) > QUOTED_CHARS:
+        return repr(text[:QUOTED_CHARS])[:-1] + "...'"
+    return repr(text)
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
 
 
 def check_client_audio(frame: bytes) -> None:

@@ -256,8 +256,10 @@ def azure_target(
 
 
 def fake_target(fake_url: str, model: str) -> UpstreamTarget:
-    """The bundled fake upstream, spoken to exactly as OpenAI GA is (same path and auth)."""
-    return openai_target(f"{fake_url}/v1", model, "fake-upstream-key", variable="fake upstream")
+    """The bundled fake upstream, spoken to exactly as OpenAI GA is (same path and auth), but
+    named ``fake`` wherever the backend shows (logs, messages)."""
+    target = openai_target(f"{fake_url}/v1", model, "fake-upstream-key", variable="fake upstream")
+    return attrs.evolve(target, backend=Backend.FAKE)
 
 
 def _backend(env: Mapping[str, str]) -> tuple[Backend, bool]:

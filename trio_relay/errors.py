@@ -53,7 +53,16 @@ class SessionEnd(Exception):
 
 
 class ClientGone(SessionEnd):
-    """The browser closed its WebSocket or the connection broke; nobody left to tell."""
+    """The browser closed its WebSocket or the connection broke; nobody left to tell.
+
+    ``seen_code`` is the close code the connection ended with, for the log: the browser's own
+    (1000, 1001 for a tab closing, ...), the relay's when it failed the connection because the
+    browser broke the protocol (1009, 1007), or 1006 when it dropped without a close frame.
+    """
+
+    def __init__(self, message: str = "", *, seen_code: int = 1006) -> None:
+        super().__init__(message)
+        self.seen_code = seen_code
 
 
 class ServerShuttingDown(SessionEnd):

@@ -239,6 +239,8 @@ class Relay:
                 bytes(http.head),
                 max_message_bytes=self.limits.max_message_bytes,
                 subprotocol=chosen_subprotocol(request.headers),
+                write_timeout_s=self.limits.write_timeout_s,
+                max_message_fragments=self.limits.max_message_fragments,
             )
         if client is None:
             # Not a valid WebSocket handshake (websockets answered 400), or the client did not

@@ -85,7 +85,7 @@ from .translator import (
     UsageReported,
 )
 from .upstream import closed_error, open_upstream
-from .websocket import ConnectionClosed, WebSocket
+from .websocket import ConnectionClosed, WebSocket, WriteTimeout
 
 log = get_logger("trio_relay.session")
 
@@ -166,12 +166,14 @@ class Session:
         await self._close_client(end)
         if self._recorder is not None:
             await self._recorder.close(end, self.limits.close_timeout_s)
+        # A client that left is a normal ending, logged with the close code its connection
+        # ended with; any other ending with the code the relay closed with.
         log.info(
             "session ended",
             outcome=type(end).__name__,
             reason=end.message or None,
             detail=end.detail or None,
-            close_code=int(end.close_code),
+            close_code=end.seen_code if isinstance(end, ClientGone) else int(end.close_code),
             **self.stats.summary(trio.current_time()),
         )
         return end
@@ -202,11 +204,23 @@ class Session:
             await body()
         except SessionEnd as end:
             self._finish(end)
+        except WriteTimeout as timeout:  # from any write on either socket, pongs included
+            self._finish(self._stopped_reading(timeout))
         except Exception:
             log.exception("internal error")
             self._finish(InternalError("the relay hit an internal error; see its log"))
         else:
             self._finish(ClientGone())
+
+    def _stopped_reading(self, timeout: WriteTimeout) -> SessionEnd:
+        """A peer that took no data for its write timeout: whose fault it was."""
+        if timeout.connection is self.client:
+            return SlowClient(
+                f"the client stopped reading: it took no data for {timeout.timeout_s:g} s"
+            )
+        return UpstreamFailed(
+            f"the upstream stopped reading: it took no data for {timeout.timeout_s:g} s"
+        )
 
     # --- the upstream side --------------------------------------------------------------------
 
@@ -390,7 +404,7 @@ class Session:
                     # A microphone is streaming: let a chunk of its frames gather in the socket
                     # buffer, then read them all with this one wake-up.
                     await self.ticker.sleep_until(read_again_at)
-                    frame = await self.client.receive_ready()
+                    frame = await self._receive_client_ready()
                 if frame is None:
                     frame = await self._receive_client()
             if self._recorder is not None:
@@ -433,12 +447,23 @@ class Session:
             await self._to_upstream_send.send(item)
 
     async def _receive_client(self) -> str | bytes:
+        """The next browser message. Only messages count as activity: a client that sends just
+        pings, or fragments of a message it never finishes, is idle (and a client that does
+        not read the pongs is a slow client: :class:`WriteTimeout`, mapped in :meth:`_task`)."""
         with trio.move_on_after(self.limits.idle_timeout_s):
             try:
                 return await self.client.receive()
-            except ConnectionClosed:
-                raise ClientGone() from None
+            except ConnectionClosed as closed:
+                raise client_gone(closed) from None
         raise IdleTimeout(f"no message from the client for {self.limits.idle_timeout_s:g} s")
+
+    async def _receive_client_ready(self) -> str | bytes | None:
+        """A browser message already in the socket, if any (None: read with
+        :meth:`_receive_client`, which also says how a closing connection ended)."""
+        try:
+            return await self.client.receive_ready()
+        except ConnectionClosed as closed:  # a pong or close reply could not be written
+            raise client_gone(closed) from None
 
     def _queue_downstream(self, message: BrowserMessage, *, wake_writer: bool = True) -> None:
         data = message.encode()
@@ -468,8 +493,8 @@ class Session:
         batch = self._downstream_batch()
         try:
             sent = self.client.send_many_nowait([data for data, _ in batch])
-        except ConnectionClosed:
-            raise ClientGone() from None
+        except ConnectionClosed as closed:
+            raise client_gone(closed) from None
         if sent:
             self._sent_batch(batch)
         else:
@@ -494,12 +519,15 @@ class Session:
             if not batch:
                 batch = self._downstream_batch()
                 messages = [data for data, _ in batch]
+            # Shielded: a browser frame half-written would corrupt the stream. Bounded by the
+            # write timeout (a client that takes no data: WriteTimeout, see _task) and, once the
+            # session is ending, by the close timeout (see _finish).
             with trio.CancelScope(shield=True) as scope:
                 self._inflight_send = scope
                 try:
-                    await self.client.send_many(messages)
-                except ConnectionClosed:
-                    raise ClientGone() from None
+                    await self.client.send_many(messages, timeout_s=self.limits.write_timeout_s)
+                except ConnectionClosed as closed:
+                    raise client_gone(closed) from None
                 finally:
                     self._inflight_send = None
             if scope.cancelled_caught:  # cut mid-write (the WebSocket knows it is broken)
@@ -541,24 +569,56 @@ class Session:
         return merged.pcm, merged
 
     async def _close_client(self, end: SessionEnd) -> None:
+        """Tell the browser why (what is still queued, then an ``error``) and close; every step
+        bounded, never raising for a browser that is gone or does not read. What goes out is
+        counted, so the session's end log line has the whole traffic."""
         with trio.CancelScope(shield=True), trio.move_on_after(self.limits.close_timeout_s):
             if self.client.open and not isinstance(end, ClientGone):
-                # What is still queued goes first (not to a client that stopped reading).
-                messages = [] if isinstance(end, SlowClient) else [d for d, _ in self._downstream]
+                # What the upstream-reader framed but could not write is in the WebSocket's
+                # queue and goes first; then what is still queued here (not to a client that
+                # stopped reading); then the error.
+                framed, self._unflushed = self._unflushed, []
+                queued = [] if isinstance(end, SlowClient) else list(self._downstream)
+                messages = [data for data, _ in queued]
+                error: tuple[str, ErrorMessage] | None = None
                 if end.error_code is not None:
                     upstream_code = getattr(end, "upstream_code", None)
-                    error = ErrorMessage(end.error_code, end.message, upstream_code=upstream_code)
-                    messages.append(error.encode())
+                    message = ErrorMessage(end.error_code, end.message, upstream_code=upstream_code)
+                    error = (message.encode(), message)
+                    messages.append(error[0])
                 try:
-                    await self.client.send_many(messages)
-                except ConnectionClosed:
+                    await self.client.send_many(messages, timeout_s=self.limits.write_timeout_s)
+                except (ConnectionClosed, WriteTimeout):
                     pass
+                else:
+                    self._downstream.clear()
+                    self._sent_batch([*framed, *queued])
+                    if error is not None:
+                        self._sent_to_client(error[1], len(error[0]))
         with trio.CancelScope(shield=True):
             await self.client.aclose(
                 end.close_code,
                 close_reason(end.message) or "",
                 close_timeout_s=self.limits.close_timeout_s,
             )
+
+
+def client_gone(closed: ConnectionClosed) -> ClientGone:
+    """How the browser's WebSocket ended, named with the close code seen on it."""
+    received, sent = closed.received, closed.sent
+    if received is not None:
+        detail = f" ({received.reason})" if received.reason else ""
+        return ClientGone(
+            f"the client closed the connection with code {received.code}{detail}",
+            seen_code=received.code,
+        )
+    if sent is not None:  # the relay failed the connection (e.g. 1009: a message too big)
+        return ClientGone(
+            f"the client broke the WebSocket protocol ({sent.reason or 'no detail'}); "
+            f"the relay closed the connection with code {sent.code}",
+            seen_code=sent.code,
+        )
+    return ClientGone("the client dropped the connection without a close frame")
 
 
 def _upstream_text(item: UpstreamItem) -> str:

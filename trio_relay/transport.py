@@ -8,7 +8,8 @@ browser side, and a ``ws://`` upstream) :class:`SocketTransport` calls the socke
 - :meth:`~Transport.receive_nowait` and :meth:`~Transport.send_nowait` never wait and never
   yield (a caller that has just slept reads what gathered meanwhile with no second wake-up);
 - :meth:`~Transport.receive` is a checkpoint per read, as a Trio stream is;
-- :meth:`~Transport.send_all` yields only when the socket cannot take everything at once.
+- :meth:`~Transport.send_all` yields only when the socket cannot take everything at once, and
+  gives up (``trio.TooSlowError``) on a peer that takes no byte for its ``timeout_s``.
 
 Any other stream (TLS for a ``wss://`` upstream, Trio's in-memory streams in tests) goes through
 its own methods: :class:`Transport` cannot read or write without waiting, so its ``*_nowait``
@@ -17,6 +18,7 @@ methods do nothing and the callers fall back to the waiting ones.
 
 from __future__ import annotations
 
+import math
 import os
 
 import trio
@@ -47,10 +49,15 @@ class Transport:
         ``trio.BrokenResourceError`` (peer gone) or ``trio.ClosedResourceError`` (we closed)."""
         return 0
 
-    async def send_all(self, data: memoryview) -> None:
+    async def send_all(self, data: memoryview, *, timeout_s: float = math.inf) -> None:
         """Write all of ``data``, waiting (cancellably) for the socket as needed. Raises as
-        :meth:`send_nowait`."""
-        await self.stream.send_all(data)
+        :meth:`send_nowait`, and ``trio.TooSlowError`` when the peer stalls the write for
+        ``timeout_s`` (here, where the stream is a black box: when the whole write takes
+        longer; on a socket, when it takes no byte for that long)."""
+        with trio.move_on_after(timeout_s) as waited:
+            await self.stream.send_all(data)
+        if waited.cancelled_caught:
+            raise trio.TooSlowError(f"the peer took no data for {timeout_s:g} s")
 
     async def send_eof(self) -> None:
         if isinstance(self.stream, trio.abc.HalfCloseableStream):
@@ -104,10 +111,15 @@ class SocketTransport(Transport):
         except OSError as exc:
             raise trio.BrokenResourceError(f"the peer is gone: {exc.strerror}") from exc
 
-    async def send_all(self, data: memoryview) -> None:
+    async def send_all(self, data: memoryview, *, timeout_s: float = math.inf) -> None:
         sent = self.send_nowait(data)
         while sent < len(data):
-            await trio.lowlevel.wait_writable(self.socket)
+            # Bounded per wait, not per write: a slow reader that keeps taking bytes is not
+            # stalled, one that takes none for timeout_s is.
+            with trio.move_on_after(timeout_s) as waited:
+                await trio.lowlevel.wait_writable(self.socket)
+            if waited.cancelled_caught:
+                raise trio.TooSlowError(f"the peer took no data for {timeout_s:g} s")
             sent += self.send_nowait(data[sent:])
 
 

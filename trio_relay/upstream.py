@@ -112,7 +112,12 @@ async def open_upstream(
         with trio.fail_after(limits.upstream_connect_timeout_s):
             stream = await _open_stream(target, host, port)
             connection = await connect(
-                stream, target.url, headers, max_message_bytes=UPSTREAM_MAX_MESSAGE_BYTES
+                stream,
+                target.url,
+                headers,
+                max_message_bytes=UPSTREAM_MAX_MESSAGE_BYTES,
+                write_timeout_s=limits.upstream_send_timeout_s,
+                max_message_fragments=limits.max_message_fragments,
             )
     except trio.TooSlowError:
         await _close(stream)
