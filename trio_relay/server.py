@@ -190,7 +190,7 @@ class Relay:
             max_message_fragments=self.limits.max_message_fragments,
         )
         if client is None:
-            return  # not a valid WebSocket handshake: websockets answered 400
+            return  # no WebSocket: an invalid handshake (answered 400), or the client left
         session = Session(
             client, self.config, self.target, self.tokens, self.metrics, ticker=self.ticker
         )
