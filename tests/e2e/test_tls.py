@@ -57,8 +57,7 @@ def session_end_detail(caplog: pytest.LogCaptureFixture) -> str:
     ended = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
     details = [e.get("detail") for e in ended if e.get("event") == "session ended"]
     assert len(details) == 1, details
-    detail: str = details[0]
-    return detail
+    return str(details[0])
 
 
 async def refused_at_tls(nursery: trio.Nursery, upstream: UpstreamTarget) -> dict[str, Any]:
