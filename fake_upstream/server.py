@@ -10,7 +10,10 @@ framing or handshake bug common to both would be invisible. This module imports 
 (handshake, framing, its reader task, the closing handshake); this module only plays the part
 of websockets' ``serve()`` stream handler, so that it can add what a fake needs: a TLS handshake
 of its own (``wss://``), a record per connection, refusals as the real services answer them,
-and endings no real server chooses (a dropped TCP connection, a stall).
+and endings no real server chooses (a dropped TCP connection, a stall). Two things differ from
+websockets' own server, both in :class:`_Connection`: the frames of a batch go out in one write
+(else the fake, not the relay, would be what a benchmark measures), and a peer that keeps its
+end of TCP open after the closing handshake gets PEER_TCP_CLOSE_TIMEOUT_S, not forever.
 
 Per connection, on top of websockets' reader task: a task that takes messages (a small bounded
 channel gives backpressure), and the conversation task, which feeds the engine every message
