@@ -13,7 +13,7 @@ of its own (``wss://``), a record per connection, refusals as the real services 
 and endings no real server chooses (a dropped TCP connection, a stall). Two things differ from
 websockets' own server, both in :class:`_Connection`: the frames of a batch go out in one write
 (else the fake, not the relay, would be what a benchmark measures), and a peer that keeps its
-end of TCP open after the closing handshake gets PEER_TCP_CLOSE_TIMEOUT_S, not forever.
+end of TCP open after the closing handshake gets PEER_TCP_CLOSE_TIMEOUT_S, then the fake closes it.
 
 Per connection, on top of websockets' reader task: a task that takes messages (a small bounded
 channel gives backpressure), and the conversation task, which feeds the engine every message
