@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -36,7 +37,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="answer every connection from a recording (trio-relay --record) instead of the "
         "scripted engine",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--certfile", help="serve wss:// with this certificate chain (PEM; needs --keyfile)"
+    )
+    parser.add_argument("--keyfile", help="the private key of --certfile (PEM)")
+    args = parser.parse_args(argv)
+    if (args.certfile is None) != (args.keyfile is None):
+        parser.error("--certfile and --keyfile go together")
+    return args
 
 
 def read_replay(path: str) -> Replay:
@@ -49,7 +57,13 @@ def read_replay(path: str) -> Replay:
         raise SystemExit(f"fake-upstream: --replay {path!r}: {exc}") from None
 
 
-async def serve(args: argparse.Namespace) -> None:
+def server_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile)
+    return context
+
+
+async def serve(args: argparse.Namespace, context: ssl.SSLContext | None) -> None:
     options = FakeUpstreamOptions(
         api_key=args.api_key,
         turn_trigger_bytes=args.turn_trigger_bytes,
@@ -58,14 +72,20 @@ async def serve(args: argparse.Namespace) -> None:
         replay=read_replay(args.replay) if args.replay else None,
     )
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with open_fake_upstream(args.host, args.port, options) as fake:
-            print(f"fake upstream listening on ws://{args.host}:{fake.port}", flush=True)
+        async with open_fake_upstream(args.host, args.port, options, ssl_context=context) as fake:
+            print(f"fake upstream listening on {fake.url}", flush=True)
             async for _ in signals:
                 return
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    trio.run(serve, parse_args(argv))
+    args = parse_args(argv)
+    try:
+        context = None if args.certfile is None else server_context(args.certfile, args.keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        print(f"fake-upstream: cannot load --certfile / --keyfile: {exc}", file=sys.stderr)
+        return 2
+    trio.run(serve, args, context)
     return 0
 
 

@@ -3,23 +3,31 @@ refuses each handshake (:mod:`.routing`), then moves frames between the socket a
 :class:`~fake_upstream.engine.Engine`, carries out the engine's directives (close, drop, stall,
 garbage) and records every connection for tests.
 
-It runs on the relay's own WebSocket layer (:mod:`trio_relay.websocket`), not trio-websocket:
-that one runs a reader task and a channel per connection of its own, under ours, and made the
-fake rather than the relay the ceiling of a benchmark of hundreds of sessions. Here the request
-head is read and parsed (h11) by this module, refused with a plain HTTP response or handed to
-:func:`~trio_relay.websocket.accept` with the bytes already read.
+It runs on ``websockets``' own Trio implementation (:mod:`websockets.trio`), never on the
+relay's WebSocket layer: on the relay-to-upstream hop the two ends must not share code, or a
+framing or handshake bug common to both would be invisible. This module imports nothing from
+``trio_relay`` (a test enforces it). Each connection is websockets' ``ServerConnection``
+(handshake, framing, its reader task, the closing handshake); this module only plays the part
+of websockets' ``serve()`` stream handler, so that it can add what a fake needs: a TLS handshake
+of its own (``wss://``), a record per connection, refusals as the real services answer them,
+and endings no real server chooses (a dropped TCP connection, a stall). Two things differ from
+websockets' own server, both in :class:`_Connection`: the frames of a batch go out in one write
+(else the fake, not the relay, would be what a benchmark measures), and a peer that keeps its
+end of TCP open after the closing handshake gets PEER_TCP_CLOSE_TIMEOUT_S, then the fake closes it.
 
-Per connection, two tasks: a reader that only reads frames (a small bounded channel gives
-backpressure), and the conversation task, which feeds the engine every frame already read
-before each batch of events it sends (one socket write per batch), and sends as fast as the
-socket takes them (no pacing). Only one task may read a WebSocket, and closing one reads (the
-peer's close reply), so whatever ends a connection (a directive, the peer, :meth:`close_all`)
-stops the reader first and is then carried out by the connection's own task.
+Per connection, on top of websockets' reader task: a task that takes messages (a small bounded
+channel gives backpressure), and the conversation task, which feeds the engine every message
+already taken before each batch of events it sends (one socket write per batch), and sends as
+fast as the socket takes them (no pacing). Whatever ends a conversation (a directive, the peer,
+:meth:`FakeUpstream.close_all`) is carried out by the connection's own task.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -29,10 +37,13 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
-import h11
 import trio
-
-from trio_relay.websocket import ConnectionClosed, WebSocket, accept
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import OPEN
+from websockets.server import ServerProtocol
+from websockets.trio.server import Server, ServerConnection
 
 from .engine import Engine
 from .faults import fault_for
@@ -42,15 +53,19 @@ from .routing import Refused, Route, admit
 from .validation import client_models
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # larger client messages are closed with 1009
-MAX_HEAD_BYTES = 16 * 1024  # a longer request head is dropped unanswered
-HANDSHAKE_TIMEOUT_S = 10.0  # how long a client gets to send its request head
-READ_AHEAD_FRAMES = 16  # client frames read before the engine takes them
-MAX_BACKLOG = 256  # the engine takes no more frames while this many outputs wait
+HANDSHAKE_TIMEOUT_S = 10.0  # how long a client gets for the TLS and WebSocket handshakes
+READ_AHEAD_FRAMES = 16  # client messages taken before the engine takes them
+MAX_BACKLOG = 256  # the engine takes no more messages while this many outputs wait
 SHUTDOWN_CLOSE_TIMEOUT_S = 0.5  # on exit, how long peers get to answer our close 1001
 CLOSE_HANDSHAKE_TIMEOUT_S = 2.0  # how long a peer gets to answer a scripted close
+PEER_TCP_CLOSE_TIMEOUT_S = 0.25  # after the closing handshake, for the peer to close TCP
 ABNORMAL_CLOSURE = 1006
-INVALID_HANDSHAKE = 400  # recorded for a request websockets refused (it answered it itself)
 EVENTS_PER_WRITE = 8  # events framed into one socket write (a client frame can land between)
+
+# websockets logs every frame and header at DEBUG (credentials included) and every connection
+# at INFO; the fake records connections itself. Its warnings and errors get through.
+PROTOCOL_LOG = logging.getLogger("fake_upstream.websockets")
+PROTOCOL_LOG.setLevel(logging.WARNING)
 
 # How a conversation ended: a directive to carry out, or None (the peer has gone or is closing).
 Ending = Close | Drop | Stall | None
@@ -81,9 +96,52 @@ class ConnectionRecord:
     dialect: DialectName | None = None
     received: list[dict[str, Any]] = attrs.Factory(list)  # client events (parsed JSON)
     sent: list[dict[str, Any]] = attrs.Factory(list)  # server events
-    rejected_status: int | None = None  # 400 also for any request that is no WebSocket handshake
+    # The HTTP status of a refusal: the fake's (routing, faults) or websockets' own (e.g. 426
+    # for a request that is no WebSocket handshake, 503 while the fake shuts down).
+    rejected_status: int | None = None
     closed: trio.Event = attrs.Factory(trio.Event)  # the connection has ended
     close_code: int | None = None  # 1006: it ended without a close frame
+
+
+class _Connection(ServerConnection):
+    """websockets' server connection, with what the fake learnt of it during the handshake."""
+
+    record: ConnectionRecord | None = None  # the request was read
+    route: Route | None = None  # ... and admitted
+
+    async def send_data(self) -> None:
+        """websockets writes each frame with a ``send_all`` of its own (a scheduler round each);
+        the fake writes what a batch framed at once. An empty chunk means the end of our side
+        of the stream (the closing handshake is over), as for websockets."""
+        async with self.send_lock:
+            pending = bytearray()
+            for data in self.protocol.data_to_send():
+                if data:
+                    pending += data
+                    continue
+                if pending:
+                    await self.stream.send_all(pending)
+                    pending.clear()
+                await self._end_of_stream()
+            if pending:
+                await self.stream.send_all(pending)
+
+    async def _end_of_stream(self) -> None:
+        # websockets half-closes and then waits for the peer's end of TCP, with no bound where
+        # nothing else waits (trio-websocket clients never close theirs first, for one): the
+        # fake gives the peer PEER_TCP_CLOSE_TIMEOUT_S, then closes the stream itself.
+        if not isinstance(self.stream, trio.abc.HalfCloseableStream):  # TLS
+            await self.stream.aclose()
+            return
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.stream.send_eof()
+        self.nursery.start_soon(self._close_unless_closed, PEER_TCP_CLOSE_TIMEOUT_S)
+
+    async def _close_unless_closed(self, timeout_s: float) -> None:
+        with trio.move_on_after(timeout_s):
+            await self.stream_closed.wait()
+        if not self.stream_closed.is_set():
+            await self.close_stream()
 
 
 @attrs.define(eq=False)
@@ -97,16 +155,28 @@ class _Conversation:
 
 
 class FakeUpstream:
-    def __init__(self, options: FakeUpstreamOptions) -> None:
+    def __init__(
+        self,
+        options: FakeUpstreamOptions,
+        *,
+        host: str = "127.0.0.1",
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.options = options
+        self.ssl_context = ssl_context  # None: ws://, else wss:// with this server context
+        self.host = host
         self.connections: list[ConnectionRecord] = []
         self.port = 0
         self._new_connection = trio.Event()
         self._open: set[_Conversation] = set()  # accepted, not stalled, not yet ended
+        # websockets' connections ask their Server whether it is closing (then a handshake
+        # under way is answered 503); the listeners are served by open_fake_upstream.
+        self._server = Server([], self.handle, PROTOCOL_LOG)
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        scheme = "ws" if self.ssl_context is None else "wss"
+        return f"{scheme}://{self.host}:{self.port}"
 
     async def wait_for_connection(self, n: int = 1) -> ConnectionRecord:
         """The ``n``-th connection (1-based), once it exists."""
@@ -119,46 +189,74 @@ class FakeUpstream:
         self._new_connection.set()
         self._new_connection = trio.Event()
 
-    async def handle(self, stream: trio.SocketStream) -> None:
-        """serve_tcp's handler: one connection, from the request head to the end."""
+    async def handle(self, stream: trio.abc.Stream) -> None:
+        """One connection on any Trio stream (serve_tcp's handler), from the TLS handshake (if
+        any) to the end. A request that never completes within HANDSHAKE_TIMEOUT_S, a failed
+        TLS handshake and bytes that are no HTTP request are dropped unanswered, unrecorded."""
+        websocket: _Connection | None = None
         try:
-            head = await _read_head(stream)
-            if head is not None:
-                await self._handshake(stream, *head)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed):
-            pass  # the peer went away during the handshake
+            async with trio.open_nursery() as nursery:  # websockets' reader task runs here
+                try:
+                    with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
+                        if self.ssl_context is not None:
+                            stream = trio.SSLStream(
+                                stream, self.ssl_context, server_side=True, https_compatible=True
+                            )
+                            await stream.do_handshake()
+                        websocket = self._connection(nursery, stream)
+                        await websocket.handshake(self._admit, server_header=None)
+                    if websocket is not None and websocket.record is not None:
+                        await self._after_handshake(websocket, websocket.record)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed):
+                    pass  # the peer went away (or refused our certificate) during a handshake
+                finally:
+                    # The reader task ends once the stream is closed (at once if it is already).
+                    await trio.aclose_forcefully(stream)
         finally:
-            await trio.aclose_forcefully(stream)
+            if websocket is not None and websocket.record is not None:
+                websocket.record.closed.set()
 
-    async def _handshake(
-        self, stream: trio.SocketStream, raw: bytes, conn: h11.Connection, request: h11.Request
-    ) -> None:
-        """Record the request, refuse it or accept it, and converse until the end."""
-        target = urlsplit(request.target.decode("latin-1"))
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers}
+    async def _after_handshake(self, websocket: _Connection, record: ConnectionRecord) -> None:
+        """Record a refusal (the fake's or websockets' own), or serve the conversation."""
+        response = websocket.response
+        if response is not None and response.status_code != 101:
+            record.rejected_status = record.rejected_status or response.status_code
+        elif websocket.route is not None and websocket.state is OPEN:
+            await self._serve(websocket, websocket.route, record)
+
+    def _connection(self, nursery: trio.Nursery, stream: trio.abc.Stream) -> _Connection:
+        protocol = ServerProtocol(max_size=MAX_MESSAGE_BYTES, logger=PROTOCOL_LOG)
+        return _Connection(
+            nursery,
+            stream,
+            protocol,
+            self._server,
+            ping_interval=None,  # the real services send no pings; the relay may
+            close_timeout=CLOSE_HANDSHAKE_TIMEOUT_S,
+            max_queue=READ_AHEAD_FRAMES,
+        )
+
+    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """websockets' ``process_request``: record the request; refuse it with the response
+        the real service would give, or let websockets accept it (None)."""
+        assert isinstance(connection, _Connection)
+        target = urlsplit(request.path)
+        headers = {name.lower(): value for name, value in request.headers.raw_items()}
         record = ConnectionRecord(target.path, dict(parse_qsl(target.query)), headers)
+        connection.record = record
         self._add_record(record)
         try:
-            try:
-                found = admit(record.path, record.query, headers, self.options.api_key)
-            except Refused as refused:
-                if refused.route is not None:
-                    record.backend, record.dialect = refused.route.backend, refused.route.dialect
-                record.rejected_status = refused.status
-                await _refuse(stream, conn, refused)
-                return
-            record.backend, record.dialect = found.backend, found.dialect
-            websocket = await accept(
-                stream, raw, max_message_bytes=MAX_MESSAGE_BYTES, subprotocol=None
-            )
-            if websocket is None:
-                record.rejected_status = INVALID_HANDSHAKE
-                return
-            await self._serve(websocket, found, record)
-        finally:
-            record.closed.set()
+            route = admit(record.path, record.query, headers, self.options.api_key)
+        except Refused as refused:
+            if refused.route is not None:
+                record.backend, record.dialect = refused.route.backend, refused.route.dialect
+            record.rejected_status = refused.status
+            return _refusal(refused)
+        record.backend, record.dialect = route.backend, route.dialect
+        connection.route = route
+        return None
 
-    async def _serve(self, websocket: WebSocket, found: Route, record: ConnectionRecord) -> None:
+    async def _serve(self, websocket: _Connection, found: Route, record: ConnectionRecord) -> None:
         """Converse; then end the connection as the conversation (or close_all) says."""
         conversation = _Conversation(record)
         self._open.add(conversation)
@@ -183,7 +281,7 @@ class FakeUpstream:
 
     async def _converse(
         self,
-        websocket: WebSocket,
+        websocket: _Connection,
         found: Route,
         record: ConnectionRecord,
         conversation: _Conversation,
@@ -200,27 +298,27 @@ class FakeUpstream:
             engine = self.options.replay.start()
         frames_in, frames = trio.open_memory_channel[str | bytes](READ_AHEAD_FRAMES)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._read_frames, websocket, frames_in, record)
+            nursery.start_soon(self._take_messages, websocket, frames_in, record)
             ending = await self._run_engine(engine, websocket, frames, record)
             if isinstance(ending, Stall):
-                # Never answer again, not even close_all's close. The reader goes on until
-                # READ_AHEAD_FRAMES frames wait unread (then the peer's sends block), so a peer
-                # that leaves first is still noticed.
+                # Never answer again, not even close_all's close. Messages are still taken
+                # until READ_AHEAD_FRAMES wait (then websockets stops reading, and the peer's
+                # sends block), so a peer that leaves first is still noticed.
                 self._open.discard(conversation)
             else:
-                nursery.cancel_scope.cancel()  # stop reading: only then may the caller close
+                nursery.cancel_scope.cancel()  # the caller ends the connection
         return ending
 
-    async def _read_frames(
+    async def _take_messages(
         self,
-        websocket: WebSocket,
+        websocket: _Connection,
         frames_in: trio.MemorySendChannel[str | bytes],
         record: ConnectionRecord,
     ) -> None:
         async with frames_in:
             while True:
                 try:
-                    frame = await websocket.receive()
+                    frame = await websocket.recv()
                 except ConnectionClosed:
                     return
                 if self.options.record_events and isinstance(frame, str):
@@ -233,17 +331,17 @@ class FakeUpstream:
     async def _run_engine(
         self,
         engine: Engine | Replayer,
-        websocket: WebSocket,
+        websocket: _Connection,
         frames: trio.MemoryReceiveChannel[str | bytes],
         record: ConnectionRecord,
     ) -> Ending:
         """Feed the engine and send what it says until the peer leaves (None) or a directive
-        ends the conversation (that directive, for the caller to carry out once the reader has
-        stopped)."""
+        ends the conversation (that directive, for the caller to carry out once messages are
+        no longer taken)."""
         opening: Iterator[Output] = iter(engine.open())  # session.created
         while True:
-            # Every frame already read goes in before the next events go out, so that a cancel
-            # or a barge-in lands between two writes, as on the real service.
+            # Every message already taken goes in before the next events go out, so that a
+            # cancel or a barge-in lands between two writes, as on the real service.
             while engine.backlog < MAX_BACKLOG:
                 try:
                     engine.receive_frame(frames.receive_nowait())
@@ -255,14 +353,12 @@ class FakeUpstream:
             batch, ending = self._next_batch(chain(opening, said), record)
             if batch:
                 try:
-                    # A turn is about twenty events: a write each would make the fake, rather
-                    # than the relay, what a benchmark of hundreds of sessions measures.
-                    await websocket.send_many(batch)
+                    await _send_texts(websocket, batch)
                 except ConnectionClosed:
                     return None
             if ending is not None:
                 return ending
-            if not batch:  # nothing to say until the next client frame
+            if not batch:  # nothing to say until the next client message
                 try:
                     engine.receive_frame(await frames.receive())
                 except trio.EndOfChannel:
@@ -290,9 +386,9 @@ class FakeUpstream:
     async def close_all(
         self, code: int = 1001, reason: str = "fake upstream shutting down"
     ) -> None:
-        """Close every open connection, giving peers a short time to answer. Each connection's
-        reader is busy receiving, and closing reads too, so this cancels each conversation and
-        its own task sends the close (see :meth:`_serve`); this waits for them, bounded."""
+        """Close every open connection, giving peers a short time to answer. This cancels each
+        conversation and its own task sends the close (see :meth:`_serve`); this waits for
+        them, bounded."""
         closing = list(self._open)
         for conversation in closing:
             conversation.closing = Close(code, reason)
@@ -301,75 +397,70 @@ class FakeUpstream:
             for conversation in closing:
                 await conversation.record.closed.wait()
 
+    def stop_admitting(self) -> None:
+        """From now on, websockets answers every opening handshake 503."""
+        self._server.closing = True
+
+
+async def _send_texts(websocket: ServerConnection, texts: list[str]) -> None:
+    """Frame every text, then write. A turn is about twenty events: a write each would make the
+    fake, rather than the relay, what a benchmark of hundreds of sessions measures."""
+    async with websocket.send_context():
+        for text in texts:
+            websocket.protocol.send_text(text.encode())
+
 
 async def _end(
-    websocket: WebSocket, ending: Ending, record: ConnectionRecord, close_timeout_s: float
+    websocket: _Connection, ending: Ending, record: ConnectionRecord, close_timeout_s: float
 ) -> None:
-    """Carry out how a conversation ended (its reader has stopped), then close the stream."""
-    if isinstance(ending, Close):
-        record.close_code = ending.code
-        await websocket.aclose(ending.code, ending.reason, close_timeout_s=close_timeout_s)
-    elif isinstance(ending, Drop):
+    """Carry out how a conversation ended, then close the stream."""
+    if isinstance(ending, Drop):
         record.close_code = ABNORMAL_CLOSURE  # no close frame: the TCP connection just goes
         await trio.aclose_forcefully(websocket.stream)
+        return
+    if isinstance(ending, Close):
+        record.close_code = ending.code
+        code, reason = ending.code, ending.reason
     else:
         # The peer has gone, is closing, or (stalled) left: finish the handshake under way.
-        await websocket.aclose(close_timeout_s=close_timeout_s)
+        code, reason = 1000, ""
+    with trio.move_on_after(close_timeout_s):
+        await websocket.aclose(code, reason)
+    await trio.aclose_forcefully(websocket.stream)  # a peer that never answered the close
 
 
-def _close_code(websocket: WebSocket) -> int:
+def _close_code(websocket: ServerConnection) -> int:
     """The peer's close code, else ours (e.g. 1009 for an oversized message), else 1006."""
     frame = websocket.protocol.close_rcvd or websocket.protocol.close_sent
     return ABNORMAL_CLOSURE if frame is None else int(frame.code)
 
 
-async def _read_head(stream: trio.SocketStream) -> tuple[bytes, h11.Connection, h11.Request] | None:
-    """The raw bytes read (the request head, maybe with the first frames behind it), the h11
-    state that parsed them, and the request; None (answer nothing, just close) for a head that
-    is malformed, longer than MAX_HEAD_BYTES, cut short, or not complete within
-    HANDSHAKE_TIMEOUT_S."""
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
-    raw = bytearray()
-    with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError:
-                return None
-            if isinstance(event, h11.Request):
-                return bytes(raw), conn, event
-            if event is not h11.NEED_DATA:
-                return None  # the peer closed before a whole head
-            data = await stream.receive_some(MAX_HEAD_BYTES)
-            raw += data
-            conn.receive_data(data)  # b"": the peer closed
-    return None
-
-
-async def _refuse(stream: trio.SocketStream, conn: h11.Connection, refused: Refused) -> None:
-    """Answer a refused handshake with plain HTTP, as the real services do (the caller then
-    closes the connection)."""
+def _refusal(refused: Refused) -> Response:
+    """A refused handshake in plain HTTP, as the real services answer it."""
     try:
-        phrase = HTTPStatus(refused.status).phrase.encode()
+        phrase = HTTPStatus(refused.status).phrase
     except ValueError:
-        phrase = b""
-    headers = [
-        *refused.headers,
-        (b"content-length", str(len(refused.body)).encode()),
-        (b"connection", b"close"),
-    ]
-    response = h11.Response(status_code=refused.status, headers=headers, reason=phrase)
-    events = (response, h11.Data(data=refused.body), h11.EndOfMessage())
-    await stream.send_all(b"".join(conn.send(event) or b"" for event in events))
+        phrase = ""
+    headers = Headers(
+        [(name.decode("latin-1"), value.decode("latin-1")) for name, value in refused.headers]
+    )
+    headers["Content-Length"] = str(len(refused.body))
+    headers["Connection"] = "close"
+    return Response(refused.status, phrase, headers, refused.body)
 
 
 @asynccontextmanager
 async def open_fake_upstream(
-    host: str = "127.0.0.1", port: int = 0, options: FakeUpstreamOptions | None = None
+    host: str = "127.0.0.1",
+    port: int = 0,
+    options: FakeUpstreamOptions | None = None,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[FakeUpstream]:
     """Serve the fake upstream until the block exits; then close every connection (1001) and
-    the listener, leaving no task behind."""
-    fake = FakeUpstream(options or FakeUpstreamOptions())
+    the listener, leaving no task behind. With ``ssl_context`` (a server context holding the
+    certificate), it serves ``wss://``."""
+    fake = FakeUpstream(options or FakeUpstreamOptions(), host=host, ssl_context=ssl_context)
     if fake.options.validate_client_events:
         # Importing the openai models takes about a second: pay it now, not in a session.
         client_models("ga")
@@ -383,5 +474,6 @@ async def open_fake_upstream(
             yield fake
         finally:
             with trio.CancelScope(shield=True):
+                fake.stop_admitting()
                 await fake.close_all()
             nursery.cancel_scope.cancel()

@@ -1,12 +1,16 @@
-"""The pure modules stay pure: no trio, sockets, HTTP clients or websockets imported there."""
+"""The pure modules stay pure: no trio, sockets, HTTP clients or websockets imported there; and
+the fake upstream shares no code with the relay."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import fake_upstream
 import trio_relay
 
 PURE = [
@@ -50,3 +54,28 @@ def test_public_surface_is_small_and_pinned() -> None:
         "load_config",
         "serve_relay",
     ]
+
+
+def test_the_fake_upstream_imports_nothing_from_the_relay() -> None:
+    # The fake is the relay's upstream in tests: sharing code (its WebSocket layer above all)
+    # would hide a bug common to both ends, and make a package cycle.
+    for path in sorted(Path(fake_upstream.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            assert not [n for n in names if n.split(".")[0] == "trio_relay"], path.name
+
+
+def test_importing_the_fake_upstream_loads_no_relay_module() -> None:
+    # Transitively too (a helper package that imported the relay would count).
+    probe = (
+        "import sys, fake_upstream.__main__; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'trio_relay'))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

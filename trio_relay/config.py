@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -106,6 +107,9 @@ class UpstreamTarget:
     dialect: Dialect
     api_key: str | None = attrs.field(default=None, repr=False)
     use_entra_id: bool = False
+    # wss:// trusts only the CA certificates in this PEM file (UPSTREAM_CA_FILE); None: the
+    # system's trust store (OpenSSL's default paths, which honour SSL_CERT_FILE/SSL_CERT_DIR).
+    ca_file: str | None = None
 
 
 @attrs.frozen
@@ -301,6 +305,21 @@ def _upstream(env: Mapping[str, str], backend: Backend) -> UpstreamTarget | None
             api_version=env.get("AZURE_OPENAI_API_VERSION", "").strip() or None,
         )
     return None
+
+
+def _with_ca_file(env: Mapping[str, str], target: UpstreamTarget | None) -> UpstreamTarget | None:
+    ca_file = env.get("UPSTREAM_CA_FILE", "").strip()
+    if not ca_file:
+        return target
+    try:
+        ssl.create_default_context(cafile=ca_file)  # read now, so that a bad file stops start-up
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            "UPSTREAM_CA_FILE",
+            f"is {ca_file!r}, which holds no CA certificates that can be loaded ({exc}): "
+            "give a PEM file of CA certificates",
+        ) from None
+    return None if target is None else attrs.evolve(target, ca_file=ca_file)
 
 
 def _check_transport_security(env: Mapping[str, str], target: UpstreamTarget | None) -> None:
@@ -529,7 +548,7 @@ def load_config(
     )
     if resolved_workers < 1:
         raise ConfigError("--workers", f"must be at least 1, got {resolved_workers}")
-    upstream = _upstream(env, backend)
+    upstream = _with_ca_file(env, _upstream(env, backend))
     _check_transport_security(env, upstream)
     metrics_port = _int(env, "METRICS_PORT", -1, minimum=0) if env.get("METRICS_PORT") else None
     if metrics_port is not None and metrics_port > 65535:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from urllib.parse import urlsplit
 
 import trio
@@ -145,17 +146,61 @@ async def open_upstream(
 
 
 async def _open_stream(target: UpstreamTarget, host: str, port: int) -> UpstreamStream:
+    """The TCP stream, with TLS for ``wss://`` (certificates verified, the handshake done here
+    so that its failure is named as such)."""
     try:
-        if target.url.startswith("wss://"):
-            return await trio.open_ssl_over_tcp_stream(
-                host, port, ssl_context=ssl.create_default_context(), https_compatible=True
-            )
-        return await trio.open_tcp_stream(host, port)
+        if not target.url.startswith("wss://"):
+            return await trio.open_tcp_stream(host, port)
+        context = await _tls_context(target.ca_file)
+        stream = await trio.open_ssl_over_tcp_stream(
+            host, port, ssl_context=context, https_compatible=True
+        )
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise UpstreamUnavailable(
             UNAVAILABLE_MESSAGE, detail=f"could not reach the {where(target)}: {reason}"
         ) from None
+    try:
+        await stream.do_handshake()
+    except trio.BrokenResourceError as exc:
+        await _close(stream)
+        raise UpstreamUnavailable(
+            UNAVAILABLE_MESSAGE, detail=f"{where(target)}: {_tls_failure(exc, target)}"
+        ) from None
+    except BaseException:
+        await _close(stream)
+        raise
+    return stream
+
+
+# One context per CA file, for the life of the process: building one reads a trust store.
+_TLS_CONTEXTS: dict[str | None, ssl.SSLContext] = {}
+
+
+async def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    context = _TLS_CONTEXTS.get(ca_file)
+    if context is None:
+        # Verification on (CERT_REQUIRED, host names checked); only ca_file trusted when set,
+        # else the default paths (SSL_CERT_FILE / SSL_CERT_DIR). Read off the event loop.
+        context = await trio.to_thread.run_sync(partial(ssl.create_default_context, cafile=ca_file))
+        _TLS_CONTEXTS[ca_file] = context
+    return context
+
+
+def _tls_failure(exc: trio.BrokenResourceError, target: UpstreamTarget) -> str:
+    """What went wrong in a TLS handshake, for the operator."""
+    cause = exc.__cause__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        trusted = (
+            f"UPSTREAM_CA_FILE {target.ca_file}" if target.ca_file else "the system trust store"
+        )
+        return (
+            f"TLS handshake failed: certificate verify failed: {cause.verify_message} "
+            f"(trusted: {trusted}; set UPSTREAM_CA_FILE or SSL_CERT_FILE for a private CA)"
+        )
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS handshake failed: {cause.reason or cause}"
+    return "the connection broke during the TLS handshake (is it a TLS port?)"
 
 
 async def _close(stream: trio.abc.Stream | None) -> None:

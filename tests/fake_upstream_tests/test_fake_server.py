@@ -6,14 +6,17 @@ from __future__ import annotations
 import base64
 import json
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
+import trustme
 from fake_support import BYTES_PER_MS, append_event, session_update, speech_pcm, user_text
 from trio_websocket import (
     ConnectionClosed,
@@ -364,3 +367,36 @@ def test_cli_prints_where_it_listens_and_stops_cleanly_on_sigterm_and_ctrl_c() -
         for process in processes.values():
             process.kill()
             process.wait()
+
+
+async def test_cli_serves_wss_with_certfile_and_keyfile(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    command = [sys.executable, "-m", "fake_upstream", "--port", "0"]
+    command += ["--certfile", str(tmp_path / "cert.pem"), "--keyfile", str(tmp_path / "key.pem")]
+    process = await trio.lowlevel.open_process(command, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        printed = b""
+        with trio.fail_after(30):  # the openai models load first
+            while b"\n" not in printed:
+                printed += await process.stdout.receive_some()
+        line = printed.decode()
+        assert line.startswith("fake upstream listening on wss://127.0.0.1:")
+        client = ssl.create_default_context()
+        ca.configure_trust(client)
+        url = line.split()[-1] + GA
+        async with open_websocket_url(url, ssl_context=client, extra_headers=BEARER) as ws:
+            assert (await next_event(ws))["type"] == "session.created"
+    finally:
+        process.terminate()
+        with trio.fail_after(10):
+            await process.wait()
+
+
+def test_cli_refuses_a_certfile_without_its_keyfile() -> None:
+    command = [sys.executable, "-m", "fake_upstream", "--certfile", "cert.pem"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "--certfile and --keyfile go together" in done.stderr
