@@ -38,6 +38,7 @@ from .engine import Engine
 from .faults import fault_for
 from .protocol import Close, DialectName, Drop, Garbage, Output, Stall
 from .routing import Refused, Route, admit
+from .timing import TimingOptions
 from .validation import client_models
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # larger client messages are closed with 1009
@@ -65,6 +66,8 @@ class FakeUpstreamOptions:
     reply_audio_ms: int = 1000  # benchmark mode: the length of every answer
     # Keep every event of every connection (tests); off for long demos and benchmarks.
     record_events: bool = True
+    # Orders and pacing for connections whose model names no variant (fake_upstream/timing.py).
+    timing: TimingOptions = TimingOptions()
 
 
 @attrs.define
@@ -192,6 +195,8 @@ class FakeUpstream:
             turn_trigger_bytes=self.options.turn_trigger_bytes,
             reply_audio_ms=self.options.reply_audio_ms,
             validate=self.options.validate_client_events,
+            timing=self.options.timing,
+            clock=trio.current_time,
         )
         frames_in, frames = trio.open_memory_channel[str | bytes](READ_AHEAD_FRAMES)
         async with trio.open_nursery() as nursery:
@@ -257,11 +262,12 @@ class FakeUpstream:
                     return None
             if ending is not None:
                 return ending
-            if not batch:  # nothing to say until the next client frame
-                try:
-                    engine.receive_frame(await frames.receive())
-                except trio.EndOfChannel:
-                    return None
+            if not batch:  # nothing to say until the next client frame (or a paced event)
+                with trio.move_on_at(engine.wake_at or float("inf")):
+                    try:
+                        engine.receive_frame(await frames.receive())
+                    except trio.EndOfChannel:
+                        return None
 
     def _next_batch(
         self, outputs: Iterator[Output], record: ConnectionRecord

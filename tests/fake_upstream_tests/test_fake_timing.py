@@ -1,0 +1,222 @@
+"""The fake's timing variants (fake_upstream/timing.py): seeded, deterministic orders and pacing
+like the real API's, with time passed in."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_support import (
+    AUDIO_DELTA,
+    DIALECTS,
+    append_all,
+    audio_of,
+    events,
+    kinds,
+    of_kind,
+    send,
+    session_update,
+    speech_pcm,
+    started,
+)
+
+import fake_upstream
+from fake_upstream.engine import Engine
+from fake_upstream.protocol import DialectName
+from fake_upstream.timing import TimingOptions, Variant, timing_for, variant_for
+from fake_upstream.validation import ClientEventError, validate_client_event
+
+TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
+FAILED = "conversation.item.input_audio_transcription.failed"
+
+
+def spoken_turns(dialect: DialectName, variant: Variant, seed: int, turns: int = 3) -> list[Any]:
+    engine, out = started(dialect, model=f"{variant}-seed-{seed}")
+    for _ in range(turns):
+        out += append_all(engine, speech_pcm())
+    return events(out)
+
+
+def test_a_model_name_selects_a_variant_and_its_seed() -> None:
+    assert variant_for("variant-late-transcription") == (Variant.LATE_TRANSCRIPTION, 0)
+    assert variant_for("variant-late-transcription-seed-7") == (Variant.LATE_TRANSCRIPTION, 7)
+    assert variant_for("variant-nonsense") is None
+    assert variant_for("gpt-realtime") is None
+    options = TimingOptions(Variant.MIXED, seed=3, time_scale=0.5)
+    assert timing_for("gpt-realtime", options).variant is Variant.MIXED
+    chosen = timing_for("variant-rate-limits-seed-2", options)
+    assert (chosen.variant, chosen.seed, chosen.time_scale) == (Variant.RATE_LIMITS, 2, 0.5)
+
+
+@pytest.mark.parametrize("variant", list(Variant))
+def test_the_same_variant_and_seed_give_the_same_events(variant: Variant) -> None:
+    assert spoken_turns("ga", variant, 5) == spoken_turns("ga", variant, 5)
+
+
+def test_seeds_give_different_orders() -> None:
+    orders = {tuple(kinds(spoken_turns("ga", Variant.MIXED, seed))) for seed in range(6)}
+    assert len(orders) > 1
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_late_transcriptions_come_after_the_response_starts_and_each_turn_has_one(
+    dialect: DialectName,
+) -> None:
+    positions = set()
+    for seed in range(8):
+        out = spoken_turns(dialect, Variant.LATE_TRANSCRIPTION, seed)
+        types = [e["type"] for e in out]
+        assert types.count(TRANSCRIBED) == 3 and FAILED not in types
+        for done in of_kind(out, TRANSCRIBED):
+            at = out.index(done)
+            started_at = max(
+                i for i, e in enumerate(out[:at]) if e["type"] == "input_audio_buffer.committed"
+            )
+            # Always after its own turn's response.created (late), never before.
+            assert "response.created" in types[started_at:at]
+            after_done = "response.done" in types[started_at:at]
+            positions.add(after_done)
+    assert positions == {True, False}  # both mid-response and after response.done occur
+
+
+def test_a_failed_transcription_replaces_the_transcript() -> None:
+    out = spoken_turns("ga", Variant.TRANSCRIPTION_FAILED, 1)
+    failures = of_kind(out, FAILED)
+    assert len(failures) == 3 and not of_kind(out, TRANSCRIBED)
+    assert failures[0]["error"]["code"] == "audio_unintelligible"
+    assert not of_kind(out, "conversation.item.input_audio_transcription.delta")
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_realistic_audio_deltas_vary_in_size_and_still_echo_the_turn(
+    dialect: DialectName,
+) -> None:
+    engine, out = started(dialect, model="variant-realistic-audio-seed-4")
+    pcm = speech_pcm(lead_ms=500, speech_ms=2000, tail_ms=500)
+    out += append_all(engine, pcm)
+    sizes = [len(base64.b64decode(e["delta"])) for e in of_kind(out, AUDIO_DELTA[dialect])]
+    assert len(set(sizes)) > 2
+    assert all(50 * 48 <= size <= 200 * 48 for size in sizes[:-1])
+    assert all(size % 2 == 0 for size in sizes)
+    echoed = audio_of(out, dialect)
+    assert len(echoed) > 24000 and echoed in pcm
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def paced_turn(variant: Variant, seed: int) -> tuple[list[tuple[float, dict[str, Any]]], float]:
+    """The response to a spoken turn, each event with the time it was handed out, as a shell
+    that sleeps until ``wake_at`` would see it; and the time the turn was committed."""
+    clock = FakeClock()
+    engine = Engine("ga", f"{variant}-seed-{seed}", clock=clock)
+    engine.open()
+    send(engine, session_update("ga"))
+    timed: list[tuple[float, dict[str, Any]]] = []
+    pcm = speech_pcm(lead_ms=500, speech_ms=2000, tail_ms=500)
+    for start in range(0, len(pcm), 4800):
+        chunk = base64.b64encode(pcm[start : start + 4800]).decode()
+        engine.receive_frame(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+    committed = clock.now
+    while True:
+        output = engine.next_output()
+        if isinstance(output, dict):
+            timed.append((clock.now, output))
+            continue
+        assert output is None
+        if engine.wake_at is None:
+            return timed, committed
+        assert engine.wake_at > clock.now
+        clock.now = engine.wake_at
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_paced_audio_comes_faster_than_real_time_but_not_at_once(seed: int) -> None:
+    timed, _ = paced_turn(Variant.REALISTIC_AUDIO, seed)
+    deltas = [(at, e) for at, e in timed if e["type"] == "response.output_audio.delta"]
+    audio_s = sum(len(base64.b64decode(e["delta"])) for _, e in deltas) / 48_000
+    took = deltas[-1][0] - deltas[0][0]
+    assert 0 < took < audio_s
+    assert [e["type"] for _, e in timed][-1] in {"response.done", "rate_limits.updated"}
+
+
+def test_slow_first_audio_waits_before_the_first_delta() -> None:
+    timed, committed = paced_turn(Variant.SLOW_FIRST_AUDIO, 0)
+    created = next(at for at, e in timed if e["type"] == "response.created")
+    first = next(at for at, e in timed if e["type"] == "response.output_audio.delta")
+    assert created == committed and first - created >= 0.5
+
+
+def test_a_cancel_while_a_response_waits_ends_it_at_once() -> None:
+    clock = FakeClock()
+    engine = Engine("ga", "variant-slow-first-audio", clock=clock)
+    engine.open()
+    send(engine, session_update("ga", turn_detection=None))
+    send(engine, {"type": "response.create"})
+    while engine.next_output() is not None:
+        pass
+    assert engine.wake_at is not None
+    out = send(engine, {"type": "response.cancel"})
+    assert kinds(out)[-2:] == ["response.done", "rate_limits.updated"]
+    assert of_kind(out, "response.done")[0]["response"]["status"] == "cancelled"
+    assert engine.wake_at is None and not engine.response_active
+
+
+def test_rate_limits_come_at_various_points() -> None:
+    places = set()
+    for seed in range(6):
+        engine, out = started("ga", model=f"variant-rate-limits-seed-{seed}")
+        for _ in range(2):
+            out += send(engine, {"type": "response.create"})
+        types = kinds(out)
+        assert types.count("rate_limits.updated") == 2
+        for at, kind in enumerate(types):
+            if kind == "rate_limits.updated":
+                places.add((types[at - 1], types[at + 1] if at + 1 < len(types) else None))
+    before = {after for _, after in places}
+    assert "response.created" in before  # before response.created
+    assert any(previous == "response.created" for previous, _ in places)
+    assert any(previous == "response.done" for previous, _ in places)
+
+
+def test_a_beta_session_may_turn_detection_off_the_way_azure_rtclient_does() -> None:
+    update = {"type": "session.update", "session": {"turn_detection": {"type": "none"}}}
+    validate_client_event("beta", update)
+    engine, _ = started("beta", model="gpt-4o-realtime-preview")
+    [updated] = send(engine, update)
+    assert isinstance(updated, dict) and updated["type"] == "session.updated"
+    assert updated["session"]["turn_detection"] is None
+    # ... and then the turn is committed by hand, as without turn detection.
+    out = append_all(engine, speech_pcm())
+    assert "input_audio_buffer.speech_started" not in kinds(out)
+    ga_off = {"type": "realtime", "audio": {"input": {"turn_detection": {"type": "none"}}}}
+    with pytest.raises(ClientEventError):  # Azure's spelling is beta only
+        validate_client_event("ga", {"type": "session.update", "session": ga_off})
+
+
+@pytest.mark.parametrize("module", ["timing", "ordering"])
+def test_the_timing_modules_are_pure(module: str) -> None:
+    source = Path(fake_upstream.__file__).with_name(f"{module}.py").read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"trio", "time", "socket", "asyncio", "websockets", "trio_relay"}
+
+
+def test_without_a_variant_the_transcription_comes_before_the_response() -> None:
+    engine, out = started("ga")
+    types = kinds(out + append_all(engine, speech_pcm()))
+    assert types.index(TRANSCRIBED) < types.index("response.created")
+    assert types[-2:] == ["response.done", "rate_limits.updated"]
