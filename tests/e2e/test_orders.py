@@ -79,11 +79,11 @@ class Session:
 
 
 def is_transcription(m: dict[str, Any]) -> bool:
-    return m["type"] == "transcription"
+    return bool(m["type"] == "transcription")
 
 
 def is_transcription_failed(m: dict[str, Any]) -> bool:
-    return m["type"] == "error" and m["code"] == "transcription_failed"
+    return bool(m["type"] == "error" and m["code"] == "transcription_failed")
 
 
 def upstream_audio(record: ConnectionRecord) -> bytes:
