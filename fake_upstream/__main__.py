@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import trio
 
 from .server import FakeUpstreamOptions, open_fake_upstream
+from .timing import TimingOptions, Variant
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -29,6 +30,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--reply-audio-ms", type=int, default=1000, help="benchmark mode: reply length (1000)"
     )
+    parser.add_argument(
+        "--variant",
+        type=Variant,
+        choices=list(Variant),
+        help="orders and timings for every connection whose model names none "
+        "(see fake_upstream/timing.py)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the variant's seed (0)")
     return parser.parse_args(argv)
 
 
@@ -37,6 +46,7 @@ async def serve(args: argparse.Namespace) -> None:
         api_key=args.api_key,
         turn_trigger_bytes=args.turn_trigger_bytes,
         reply_audio_ms=args.reply_audio_ms,
+        timing=TimingOptions(args.variant, args.seed),
         record_events=False,  # a long-running process keeps no log of events
     )
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

@@ -220,3 +220,13 @@ def test_without_a_variant_the_transcription_comes_before_the_response() -> None
     types = kinds(out + append_all(engine, speech_pcm()))
     assert types.index(TRANSCRIBED) < types.index("response.created")
     assert types[-2:] == ["response.done", "rate_limits.updated"]
+
+
+def test_the_command_line_chooses_a_variant_for_every_connection() -> None:
+    from fake_upstream.__main__ import parse_args
+
+    args = parse_args(["--variant", "variant-late-transcription", "--seed", "4"])
+    assert (args.variant, args.seed) == (Variant.LATE_TRANSCRIPTION, 4)
+    assert parse_args([]).variant is None
+    with pytest.raises(SystemExit):
+        parse_args(["--variant", "variant-nonsense"])
