@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from fake_support import (
     AUDIO_DELTA,
     DIALECTS,
@@ -22,12 +23,14 @@ from fake_support import (
     session_update,
     speech_pcm,
     started,
+    user_text,
 )
 
 import fake_upstream
+from fake_upstream import FakeUpstreamOptions, open_fake_upstream
 from fake_upstream.engine import Engine
 from fake_upstream.protocol import DialectName
-from fake_upstream.timing import TimingOptions, Variant, timing_for, variant_for
+from fake_upstream.timing import Timing, TimingOptions, Variant, timing_for, variant_for
 from fake_upstream.validation import ClientEventError, validate_client_event
 
 TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
@@ -230,3 +233,45 @@ def test_the_command_line_chooses_a_variant_for_every_connection() -> None:
     assert parse_args([]).variant is None
     with pytest.raises(SystemExit):
         parse_args(["--variant", "variant-nonsense"])
+
+
+SLOW = TimingOptions(Variant.SLOW_FIRST_AUDIO, seed=0)
+
+
+async def served_text_turn(*, cancel: bool) -> list[tuple[float, dict[str, Any]]]:
+    """A typed turn on the fake's WebSocket server, every event with the time it came."""
+    from trio_websocket import open_websocket_url
+
+    timed: list[tuple[float, dict[str, Any]]] = []
+    async with open_fake_upstream(options=FakeUpstreamOptions(timing=SLOW)) as fake:
+        headers = [(b"authorization", b"Bearer sk-test")]
+        url = f"{fake.url}/v1/realtime?model=gpt-realtime"
+        with trio.fail_after(10):
+            async with open_websocket_url(url, extra_headers=headers) as ws:
+                for event in [session_update("ga"), user_text("hi"), {"type": "response.create"}]:
+                    await ws.send_message(json.dumps(event))
+                while not timed or timed[-1][1]["type"] != "response.done":
+                    event = json.loads(await ws.get_message())
+                    timed.append((trio.current_time(), event))
+                    if cancel and event["type"] == "response.content_part.added":
+                        await ws.send_message(json.dumps({"type": "response.cancel"}))
+    return timed
+
+
+async def test_the_server_waits_before_a_slow_first_delta() -> None:
+    delay = Timing(SLOW.variant, SLOW.seed, SLOW.time_scale).response(None).first_delta_delay_s
+    assert delay >= 0.5
+    timed = await served_text_turn(cancel=False)
+    created = next(at for at, e in timed if e["type"] == "response.created")
+    first = next(at for at, e in timed if e["type"].endswith(".delta"))
+    assert first - created >= delay * 0.9
+
+
+async def test_the_server_reads_a_cancel_while_a_response_waits() -> None:
+    delay = Timing(SLOW.variant, SLOW.seed, SLOW.time_scale).response(None).first_delta_delay_s
+    timed = await served_text_turn(cancel=True)
+    created = next(at for at, e in timed if e["type"] == "response.created")
+    done_at, done = timed[-1]
+    assert done["response"]["status"] == "cancelled"
+    assert not [e for _, e in timed if e["type"].endswith(".delta")]
+    assert done_at - created < delay
