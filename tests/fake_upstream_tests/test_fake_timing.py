@@ -15,6 +15,7 @@ from fake_support import (
     AUDIO_DELTA,
     DIALECTS,
     append_all,
+    append_event,
     audio_of,
     events,
     kinds,
@@ -275,3 +276,38 @@ async def test_the_server_reads_a_cancel_while_a_response_waits() -> None:
     assert done["response"]["status"] == "cancelled"
     assert not [e for _, e in timed if e["type"].endswith(".delta")]
     assert done_at - created < delay
+
+
+def late_seed(where: str) -> int:
+    """A seed whose first turn's transcription comes ``where`` (late-transcription variant)."""
+    return next(
+        seed
+        for seed in range(50)
+        if Timing(Variant.LATE_TRANSCRIPTION, seed).turn().transcription.value == where
+    )
+
+
+def test_a_manual_commits_late_transcription_comes_with_the_next_response() -> None:
+    model = f"variant-late-transcription-seed-{late_seed('after_created')}"
+    engine, _ = started("ga", model=model, update=session_update("ga", turn_detection=None))
+    append_all(engine, speech_pcm())
+    committed = kinds(send(engine, {"type": "input_audio_buffer.commit"}))
+    assert TRANSCRIBED not in committed and "conversation.item.done" in committed
+    types = kinds(send(engine, {"type": "response.create"}))
+    assert types.index("response.created") < types.index(TRANSCRIBED)
+
+
+def test_a_transcription_due_mid_response_still_comes_if_the_response_is_cut_short() -> None:
+    model = f"variant-late-transcription-seed-{late_seed('mid_response')}"
+    engine, _ = started("ga", model=model)
+    for start in range(0, len(pcm := speech_pcm()), 4800):
+        engine.receive_frame(json.dumps(append_event(pcm[start : start + 4800])))
+    before = []
+    while not before or before[-1]["type"] != "response.content_part.added":
+        output = engine.next_output()
+        assert isinstance(output, dict)
+        before.append(output)
+    assert TRANSCRIBED not in kinds(before)
+    types = kinds(send(engine, {"type": "response.cancel"}))  # before any delta
+    assert types.count(TRANSCRIBED) == 1
+    assert types.index("response.done") < types.index(TRANSCRIBED)
