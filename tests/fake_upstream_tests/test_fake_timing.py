@@ -302,7 +302,7 @@ def test_a_transcription_due_mid_response_still_comes_if_the_response_is_cut_sho
     engine, _ = started("ga", model=model)
     for start in range(0, len(pcm := speech_pcm()), 4800):
         engine.receive_frame(json.dumps(append_event(pcm[start : start + 4800])))
-    before = []
+    before: list[dict[str, Any]] = []
     while not before or before[-1]["type"] != "response.content_part.added":
         output = engine.next_output()
         assert isinstance(output, dict)
