@@ -12,6 +12,7 @@ import trio
 
 from .replay import Replay, ReplayError, load_replay
 from .server import FakeUpstreamOptions, open_fake_upstream
+from .timing import TimingOptions, Variant
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -37,6 +38,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="answer every connection from a recording (trio-relay --record) instead of the "
         "scripted engine",
     )
+    parser.add_argument(
+        "--variant",
+        type=Variant,
+        choices=list(Variant),
+        help="orders and timings for every connection whose model names none "
+        "(see fake_upstream/timing.py)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the variant's seed (0)")
     parser.add_argument(
         "--certfile", help="serve wss:// with this certificate chain (PEM; needs --keyfile)"
     )
@@ -68,6 +77,7 @@ async def serve(args: argparse.Namespace, context: ssl.SSLContext | None) -> Non
         api_key=args.api_key,
         turn_trigger_bytes=args.turn_trigger_bytes,
         reply_audio_ms=args.reply_audio_ms,
+        timing=TimingOptions(args.variant, args.seed),
         record_events=False,  # a long-running process keeps no log of events
         replay=read_replay(args.replay) if args.replay else None,
     )

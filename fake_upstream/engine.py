@@ -9,6 +9,10 @@ being sent (``response.cancel``, audio in which the user barges in, another
 ``response.create``) meets it active, as it would on the real service. Tests drive the engine
 synchronously with :meth:`Engine.receive` (one frame in, everything it causes out).
 
+Orders and timings follow a seeded variant (:mod:`.timing`). Pacing needs a clock passed in
+(``clock``: the shell's ``trio.current_time``): while a response waits, ``next_output`` says
+None and :attr:`Engine.wake_at` says when to ask again. Without one, nothing waits.
+
 Event shapes follow the ``openai`` package's typed models for the connection's dialect (GA:
 ``openai.types.realtime``, beta: ``openai.types.beta.realtime``); tests check every event.
 """
@@ -20,7 +24,7 @@ import binascii
 import copy
 import json
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import count
 from typing import Any
 
@@ -37,9 +41,11 @@ from .faults import (
     Fault,
 )
 from .input_audio import InputAudioBuffer, TurnStarted, TurnStopped
+from .ordering import HeldEvents, rate_limits_event, transcription_events
 from .protocol import NAMES, Close, DialectName, Drop, Event, Garbage, Output, Stall, error_event
 from .responses import ResponseStream
 from .session import SessionError, default_session, updated_session, view
+from .timing import Timing, TimingOptions, Wait, Where, timing_for
 from .validation import ClientEventError, validate_client_event
 
 __all__ = ["Close", "DialectName", "Drop", "Engine", "Garbage", "Output", "Stall"]
@@ -59,6 +65,8 @@ class Engine:
         turn_trigger_bytes: int | None = None,
         reply_audio_ms: int = 1000,
         validate: bool = True,
+        timing: Timing | TimingOptions | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.dialect = dialect
         self.names = NAMES[dialect]
@@ -66,6 +74,8 @@ class Engine:
         self.turn_trigger_bytes = turn_trigger_bytes  # benchmark mode when set
         self.reply_audio_ms = reply_audio_ms
         self.validate = validate
+        self.timing = timing if isinstance(timing, Timing) else timing_for(model, timing)
+        self.clock = clock
         self._counters: dict[str, Iterator[int]] = {}
         self.session = default_session(dialect, model, self._id("sess"))
         self._view = view(dialect, self.session)
@@ -82,6 +92,7 @@ class Engine:
         self._creates = 0  # response.create events received
         self._garbage_sent = False
         self._expired = False
+        self._held = HeldEvents()  # rate limits and input transcriptions, placed by the timing
         self._bench = BenchTurns(turn_trigger_bytes) if turn_trigger_bytes is not None else None
 
     # --- the interface the server and tests use ------------------------------------------------
@@ -122,8 +133,15 @@ class Engine:
             outputs.append(output)
         return outputs
 
+    @property
+    def wake_at(self) -> float | None:
+        """When (on the clock passed in) the active response has more to say without a client
+        frame; None: nothing until the next one (or there is more at once)."""
+        return self._active.wake_at if self._active is not None and not self._outbox else None
+
     def next_output(self) -> Output | None:
-        """The next thing to send; None when there is nothing until the next client frame."""
+        """The next thing to send; None when there is nothing until the next client frame (or,
+        with a clock, until :attr:`wake_at`)."""
         stream = None
         output: Output | None = None
         if self._finished:
@@ -134,12 +152,17 @@ class Engine:
             if self._active.paused:
                 return None  # fault-stall-mid-response: silent until cancelled
             stream = self._active
-            output = stream.next_event()
+            pulled = stream.next_event(self.clock() if self.clock is not None else None)
+            if isinstance(pulled, Wait):
+                return None  # the response waits: until wake_at
+            output = pulled
         if output is None:
             self._active = None
             return None
         if isinstance(output, dict):
             output = {"type": output["type"], "event_id": self._id("event"), **output}
+            if stream is not None and output["type"].endswith(".delta"):
+                self._queue(*self._held.delta_sent())  # the outbox goes first
             if output["type"] == "response.done":
                 if stream is not None:
                     self._active = None
@@ -327,21 +350,19 @@ class Engine:
         item: dict[str, Any] = {"id": item_id, "object": "realtime.item", "type": "message"}
         item.update(role="user", status="completed", content=[content])
         self._add_item(item, audio, done=False)
-        if self._view.transcription is not None:
-            seconds = scripts.seconds_of(len(audio))
-            content["transcript"] = transcript = scripts.input_transcript(seconds)
-            kind = "conversation.item.input_audio_transcription"
-            for piece in scripts.words(transcript):
-                self._emit(f"{kind}.delta", item_id=item_id, content_index=0, delta=piece)
-            usage = {"type": "duration", "seconds": seconds}
-            self._emit(
-                f"{kind}.completed",
-                item_id=item_id,
-                content_index=0,
-                transcript=transcript,
-                usage=usage,
-            )
-        self._item_done(item)
+        if self._view.transcription is None:
+            self._item_done(item)
+            return
+        plan = self.timing.turn()
+        transcript, events = transcription_events(item_id, len(audio), plan.fails)
+        late = plan.transcription is not Where.BEFORE_RESPONSE
+        if late:  # transcribed alongside the response: the item is done before its transcript
+            self._item_done(item)
+        content["transcript"] = transcript
+        active = self._active.response_id if self._active is not None else None
+        self._queue(*self._held.hold(plan.transcription, plan.after_deltas, events, active))
+        if not late:
+            self._item_done(item)
 
     # --- responses ----------------------------------------------------------------------------
 
@@ -386,9 +407,11 @@ class Engine:
         drop = self.fault is Fault.DROP_MID_RESPONSE and first
         fault = self.fault
         failing = fault is not None and self._responses <= FAILED_RESPONSES.get(fault, 0)
+        plan = self.timing.response(len(pcm) if pcm is not None else None)
         audio = None
         if pcm is not None:
-            audio = [(base64.b64encode(c).decode(), len(c)) for c in scripts.chunks(pcm)]
+            pieces = scripts.chunks_of(pcm, plan.chunk_bytes)
+            audio = [(base64.b64encode(c).decode(), len(c)) for c in pieces]
         item_id = self._id("item")
         stream = ResponseStream(
             self.dialect,
@@ -402,8 +425,14 @@ class Engine:
             cut_after=DROP_AFTER_DELTAS if first and fault is Fault.RESPONSE_INCOMPLETE else None,
             pause_after=DROP_AFTER_DELTAS if first and fault is Fault.STALL_MID_RESPONSE else None,
             fail_with=SERVER_ERROR if failing else None,
+            first_delta_delay_s=plan.first_delta_delay_s,
+            audio_delays_s=plan.audio_delays_s,
         )
-        self._queue(stream.created())
+        rate_limits = rate_limits_event(self._responses)
+        before, after = self._held.response_started(
+            stream.response_id, failing, rate_limits, plan.rate_limits
+        )
+        self._queue(*before, stream.created(), *after)
         self._active = stream
 
     def _response_cancel(self) -> None:
@@ -424,30 +453,16 @@ class Engine:
         self.conversation.settle(stream.item_id, stream.previous_item_id, item, audio_bytes)
 
     def _after_response(self, done: Event) -> None:
-        """Right after ``response.done``: the rate limits, and the expiry fault."""
+        """Right after ``response.done``: the rate limits, the input transcriptions held for
+        after it (or for mid-response, if it ended before), and the expiry fault."""
         follow: list[Output] = []
-        if self.turn_trigger_bytes is None:
-            follow.append(self._rate_limits())
+        follow += self._held.response_done(done["response"]["id"])
         status = done["response"]["status"]
         if self.fault is Fault.SESSION_EXPIRED and status == "completed" and not self._expired:
             self._expired = self._ended = True
             follow.append(error_event(SESSION_EXPIRED_MESSAGE, "session_expired"))
             follow.append(Close(EXPIRED_CLOSE_CODE, "session expired"))
         self._outbox.extendleft(reversed(follow))
-
-    def _rate_limits(self) -> Event:
-        # (name, limit, used so far, reset_seconds): 1000 requests, 100000 tokens.
-        limits = [
-            ("requests", 1000, self._responses, 60.0),
-            ("tokens", 100000, 20 * self._responses, 1.0),
-        ]
-        return {
-            "type": "rate_limits.updated",
-            "rate_limits": [
-                {"name": name, "limit": limit, "remaining": limit - used, "reset_seconds": reset}
-                for name, limit, used, reset in limits
-            ],
-        }
 
     # --- benchmark mode -----------------------------------------------------------------------
 

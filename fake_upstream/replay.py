@@ -152,7 +152,8 @@ def _audio_length(audio: Any) -> int:
 
 class Replayer:
     """One connection's replay: the engine's interface (``open``, ``receive_frame``,
-    ``next_output``, ``backlog``), answering from the recording instead of a script."""
+    ``next_output``, ``backlog``, ``wake_at``), answering from the recording instead of a
+    script."""
 
     def __init__(self, replay: Replay) -> None:
         self.replay = replay
@@ -167,6 +168,11 @@ class Replayer:
     @property
     def backlog(self) -> int:
         return len(self._outbox)
+
+    @property
+    def wake_at(self) -> float | None:
+        """A replay keeps the recorded order, not its pacing: it never waits on the clock."""
+        return None
 
     @property
     def done(self) -> bool:

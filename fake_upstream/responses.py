@@ -11,6 +11,7 @@ from typing import Any
 
 from .protocol import NAMES, DialectName, Drop, Event, Output
 from .scripts import BYTES_PER_MS, words
+from .timing import Wait
 
 CONVERSATION_ID = "conv_0001"
 
@@ -58,7 +59,9 @@ class ResponseStream:
     their decoded sizes). Faults: ``drop_after`` ends the stream with :class:`Drop` after that
     many deltas; ``cut_after`` ends it ``incomplete`` (``max_output_tokens``) there;
     ``pause_after`` makes it :attr:`paused` there (nothing more until it is cancelled);
-    ``fail_with`` (a ``status_details.error``) makes it fail before any output."""
+    ``fail_with`` (a ``status_details.error``) makes it fail before any output. Pacing:
+    ``first_delta_delay_s`` before the first delta, ``audio_delays_s[i]`` before audio chunk
+    ``i``, given as :class:`~fake_upstream.timing.Wait` markers for the engine."""
 
     def __init__(
         self,
@@ -75,6 +78,8 @@ class ResponseStream:
         cut_after: int | None = None,
         pause_after: int | None = None,
         fail_with: dict[str, Any] | None = None,
+        first_delta_delay_s: float = 0.0,
+        audio_delays_s: Sequence[float] = (),
     ) -> None:
         self.dialect = dialect
         self.names = NAMES[dialect]
@@ -89,6 +94,9 @@ class ResponseStream:
         self.cut_after = cut_after
         self.pause_after = pause_after
         self.fail_with = fail_with
+        self.first_delta_delay_s = first_delta_delay_s
+        self.audio_delays_s = audio_delays_s
+        self.wake_at: float | None = None  # paced: the next event is due then
         self.paused = False  # a stalled response: it says nothing more until cancelled
         self.text_sent = ""  # text or transcript sent so far
         self.audio_bytes_sent = 0
@@ -108,9 +116,20 @@ class ResponseStream:
     def created(self) -> Event:
         return {"type": "response.created", "response": self._response("in_progress")}
 
-    def next_event(self) -> Output | None:
-        """The next event of this response; None once ``response.done`` has been given."""
-        return next(self._steps, None)
+    def next_event(self, now: float | None = None) -> Output | Wait | None:
+        """The next event of this response; None once ``response.done`` has been given. On a
+        clock (``now``), a Wait while the next one is not due (see :attr:`wake_at`); without
+        one, nothing waits."""
+        if self.wake_at is not None and now is not None and now < self.wake_at:
+            return Wait(self.wake_at - now)
+        self.wake_at = None
+        output = next(self._steps, None)
+        while isinstance(output, Wait):
+            if now is not None:
+                self.wake_at = now + output.seconds
+                return output
+            output = next(self._steps, None)
+        return output
 
     def cancel(self, reason: str) -> list[Event]:
         """Stop here: the events that close what was started, ending with ``response.done``."""
@@ -141,7 +160,7 @@ class ResponseStream:
 
     def deltas(self) -> Iterator[Event]:
         """Only the deltas, for callers that do without the item and part events (benchmarks)."""
-        return self._plan()
+        return (delta for delta in self._plan(paced=False) if not isinstance(delta, Wait))
 
     def done(
         self,
@@ -160,9 +179,12 @@ class ResponseStream:
             response["status_details"] = {"type": status, "error": dict(error)}
         return {"type": "response.done", "response": response}
 
-    def _plan(self) -> Iterator[Event]:
-        """The deltas: transcript pieces spread evenly between the audio chunks."""
+    def _plan(self, paced: bool = True) -> Iterator[Event | Wait]:
+        """The deltas: transcript pieces spread evenly between the audio chunks; each wait
+        comes before the delta it delays, so nothing of that delta has happened yet."""
         n = self.names
+        if paced and self.first_delta_delay_s > 0:
+            yield Wait(self.first_delta_delay_s)
         if self.audio is None:
             for piece in self.pieces:
                 self.text_sent += piece
@@ -172,6 +194,8 @@ class ResponseStream:
         due = [index * chunks // max(1, len(self.pieces)) for index in range(len(self.pieces))]
         pieces = iter(self.pieces)
         for position, (encoded, size) in enumerate(self.audio):
+            if paced and position < len(self.audio_delays_s) and self.audio_delays_s[position] > 0:
+                yield Wait(self.audio_delays_s[position])
             for _ in range(due.count(position)):
                 piece = next(pieces)
                 self.text_sent += piece
@@ -182,7 +206,7 @@ class ResponseStream:
             self.text_sent += piece
             yield {"type": n.transcript_delta, "delta": piece, **self.where}
 
-    def _script(self) -> Iterator[Output]:
+    def _script(self) -> Iterator[Output | Wait]:
         # State changes come before each yield: once an event is handed out, it has happened.
         if self.fail_with is not None:
             yield self.done("failed", error=self.fail_with)
@@ -206,7 +230,12 @@ class ResponseStream:
             else {"type": "text", "text": ""}
         )
         yield {"type": "response.content_part.added", "part": part, **self.where}
-        for count, delta in enumerate(self._plan(), start=1):
+        count = 0
+        for delta in self._plan():
+            if isinstance(delta, Wait):
+                yield delta
+                continue
+            count += 1
             self.paused = count == self.pause_after  # set before the delta goes: it is the last
             yield delta
             if count == self.drop_after:

@@ -66,6 +66,15 @@ def chunks(pcm: bytes, size: int = AUDIO_CHUNK_BYTES) -> list[bytes]:
     return [pcm[i : i + size] for i in range(0, len(pcm), size)] or [b""]
 
 
+def chunks_of(pcm: bytes, sizes: tuple[int, ...]) -> list[bytes]:
+    """``pcm`` cut in deltas of these sizes (which add up to its length)."""
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(pcm[start : start + size])
+        start += size
+    return pieces or [b""]
+
+
 @cache
 def bench_reply(reply_audio_ms: int) -> tuple[tuple[str, int], ...]:
     """The benchmark answer: ``reply_audio_ms`` of quiet tone in 10 base64 deltas, computed once

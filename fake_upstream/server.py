@@ -50,6 +50,7 @@ from .faults import fault_for
 from .protocol import Close, DialectName, Drop, Garbage, Output, Stall
 from .replay import Replay, Replayer
 from .routing import Refused, Route, admit
+from .timing import TimingOptions
 from .validation import client_models
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # larger client messages are closed with 1009
@@ -83,6 +84,8 @@ class FakeUpstreamOptions:
     record_events: bool = True
     # Answer every connection from this recording instead of the engine (--replay FILE).
     replay: Replay | None = None
+    # Orders and pacing for connections whose model names no variant (fake_upstream/timing.py).
+    timing: TimingOptions = TimingOptions()
 
 
 @attrs.define
@@ -293,6 +296,8 @@ class FakeUpstream:
             turn_trigger_bytes=self.options.turn_trigger_bytes,
             reply_audio_ms=self.options.reply_audio_ms,
             validate=self.options.validate_client_events,
+            timing=self.options.timing,
+            clock=trio.current_time,
         )
         if self.options.replay is not None:  # --replay: the recording answers, not the engine
             engine = self.options.replay.start()
@@ -358,11 +363,12 @@ class FakeUpstream:
                     return None
             if ending is not None:
                 return ending
-            if not batch:  # nothing to say until the next client message
-                try:
-                    engine.receive_frame(await frames.receive())
-                except trio.EndOfChannel:
-                    return None
+            if not batch:  # nothing to say until the next client frame (or a paced event)
+                with trio.move_on_at(engine.wake_at or float("inf")):
+                    try:
+                        engine.receive_frame(await frames.receive())
+                    except trio.EndOfChannel:
+                        return None
 
     def _next_batch(
         self, outputs: Iterator[Output], record: ConnectionRecord

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from .protocol import DialectName
+from .validation import turn_detection_off
 
 DEFAULT_TURN_DETECTION: dict[str, Any] = {
     "type": "server_vad",
@@ -149,6 +150,8 @@ def updated_session(
     """``session`` with ``update`` applied; raises :class:`SessionError` for a session the real
     service (or this fake, which speaks PCM16 only) would refuse. ``session`` is not changed."""
     merged = copy.deepcopy(session)
+    if turn_detection_off(dialect, update.get("turn_detection")):
+        update = {**update, "turn_detection": None}  # Azure's "off", reported as null
     _merge(merged, update)
     merged["id"], merged["object"] = session["id"], session["object"]
     _check(dialect, merged)

@@ -93,7 +93,7 @@ def validate_client_event(dialect: DialectName, event: dict[str, Any]) -> None:
             f"Invalid value: '{kind}'. Supported values are: {supported}.", "invalid_value", "type"
         )
     try:
-        parsed = model.model_validate(event)
+        parsed = model.model_validate(_as_modelled(dialect, event))
     except pydantic.ValidationError as exc:
         error = exc.errors()[0]
         param = _param(error["loc"])
@@ -107,6 +107,23 @@ def validate_client_event(dialect: DialectName, event: dict[str, Any]) -> None:
     unknown = _unknown_parameter(parsed)
     if unknown is not None:
         raise ClientEventError(f"Unknown parameter: '{unknown}'.", "unknown_parameter", unknown)
+
+
+def turn_detection_off(dialect: DialectName, detection: Any) -> bool:
+    """Whether a beta ``turn_detection`` is Azure's ``{"type": "none"}``: the openai package's
+    beta model only knows ``null`` for "off", but Azure's preview (beta) deployments also accept
+    ``{"type": "none"}``, and Microsoft's own client (rtclient) sends exactly that; a fake that
+    refused it would fail every rtclient-shaped session that the real Azure accepts."""
+    return dialect == "beta" and isinstance(detection, dict) and detection == {"type": "none"}
+
+
+def _as_modelled(dialect: DialectName, event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` as the openai models can check it (Azure's spelling of "off" made ``null``)."""
+    session = event.get("session")
+    if event.get("type") == "session.update" and isinstance(session, dict):
+        if turn_detection_off(dialect, session.get("turn_detection")):
+            return {**event, "session": {**session, "turn_detection": None}}
+    return event
 
 
 def validate_server_event(dialect: DialectName, event: dict[str, Any]) -> pydantic.BaseModel:

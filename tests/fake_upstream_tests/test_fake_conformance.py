@@ -27,6 +27,7 @@ from fake_support import (
 from fake_upstream.engine import Engine, Output
 from fake_upstream.faults import Fault
 from fake_upstream.protocol import DialectName
+from fake_upstream.timing import Variant
 from fake_upstream.validation import ClientEventError, validate_client_event
 
 Scenario = Callable[[DialectName], list[Output]]
@@ -128,6 +129,27 @@ def faults(dialect: DialectName) -> list[Output]:
     return out
 
 
+def variants(dialect: DialectName) -> list[Output]:
+    """Every timing variant, a few seeds: spoken turns (one barged in), a text turn, and a
+    manual commit, so that each late or failed transcription and each rate limits placement
+    shows up."""
+    out: list[Output] = []
+    for variant in Variant:
+        for seed in range(3):
+            engine, opened = started(dialect, model=f"{variant}-seed-{seed}")
+            out += opened + append_all(engine, speech_pcm())
+            out += send(engine, user_text("and in writing"))
+            engine.receive_frame(json.dumps({"type": "response.create"}))
+            out += take(engine, 4)
+            out += append_all(engine, speech_pcm(0, 300, 600))  # barge in
+            out += send(engine, session_update(dialect, turn_detection=None))
+            out += append_all(engine, speech_pcm()) + send(
+                engine, {"type": "input_audio_buffer.commit"}
+            )
+            out += send(engine, {"type": "response.create"})
+    return out
+
+
 SCENARIOS: list[Scenario] = [
     text_turns,
     spoken_turn,
@@ -136,6 +158,7 @@ SCENARIOS: list[Scenario] = [
     manual_commit_and_errors,
     benchmark,
     faults,
+    variants,
 ]
 
 
@@ -162,6 +185,7 @@ def test_the_scenarios_cover_the_event_types_a_relay_handles() -> None:
         "conversation.item.truncated",
         "conversation.item.input_audio_transcription.delta",
         "conversation.item.input_audio_transcription.completed",
+        "conversation.item.input_audio_transcription.failed",
         "input_audio_buffer.speech_started",
         "input_audio_buffer.speech_stopped",
         "input_audio_buffer.committed",
