@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 
 import attrs
 import pytest
@@ -15,16 +14,10 @@ from trio_websocket import (
     wrap_client_stream,
 )
 
-from fake_upstream import FakeUpstream, open_fake_upstream
+from fake_upstream import FakeUpstream
 from trio_relay.config import Limits, RelayConfig, openai_target
 from trio_relay.session import Session
 from trio_relay.websocket import accept
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    async with open_fake_upstream() as fake:
-        yield fake
 
 
 def config_for(fake: FakeUpstream, **limits: object) -> RelayConfig:

@@ -4,7 +4,6 @@ time, with nothing left running afterwards."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import attrs
 import pytest
@@ -13,19 +12,13 @@ import trio.testing
 from harness import count_tasks, is_control, open_browser, serve
 from trio_websocket import ConnectionClosed
 
-from fake_upstream import FakeUpstream, open_fake_upstream
+from fake_upstream import FakeUpstream
 from trio_relay.config import Limits, RelayConfig, openai_target
 from trio_relay.errors import UNAVAILABLE_MESSAGE
 from trio_relay.server import Relay
 from trio_relay.upstream import BUSY_MESSAGE
 
 FAST = Limits(upstream_session_timeout_s=0.5, upstream_connect_timeout_s=2.0, close_timeout_s=0.5)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    async with open_fake_upstream() as fake:
-        yield fake
 
 
 async def relay_for(nursery: trio.Nursery, fake: FakeUpstream, model: str) -> Relay:

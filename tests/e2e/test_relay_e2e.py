@@ -40,12 +40,6 @@ def upstream_text(record: object, names: tuple[str, ...]) -> str:
     return "".join(e["delta"] for e in record.sent if e["type"] in names)  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-async def fake() -> object:
-    async with open_fake_upstream() as fake:
-        yield fake
-
-
 async def test_text_turn_streams_the_answer_and_ends_with_text_done(
     nursery: trio.Nursery, fake: FakeUpstream
 ) -> None:

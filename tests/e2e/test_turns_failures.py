@@ -4,21 +4,12 @@ on."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 import trio
 from harness import is_control, open_browser, serve
 
-from fake_upstream import FakeUpstream, open_fake_upstream
+from fake_upstream import FakeUpstream
 from trio_relay.config import Limits, RelayConfig, azure_target, openai_target
 from trio_relay.server import Relay
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    async with open_fake_upstream() as fake:
-        yield fake
 
 
 async def relay_for(

@@ -4,24 +4,15 @@ and the next turn works."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 import trio
 from harness import frames, is_control, open_browser, serve, speech_like_pcm
 
-from fake_upstream import FakeUpstream, open_fake_upstream
+from fake_upstream import FakeUpstream
 from trio_relay.config import Limits, RelayConfig, openai_target
 from trio_relay.server import Relay
 
 TIMEOUT_S = 0.3
 SLACK_S = 0.5  # scheduling on a busy two-core machine
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    async with open_fake_upstream() as fake:
-        yield fake
 
 
 async def relay_for(nursery: trio.Nursery, fake: FakeUpstream, model: str) -> Relay:
