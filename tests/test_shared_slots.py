@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -73,20 +70,8 @@ def test_giving_back_more_than_was_taken_never_goes_negative() -> None:
 
 
 def test_the_bucket_of_an_address_is_the_same_in_every_process() -> None:
-    # Another interpreter, its str hashes salted otherwise than ours (hash() would differ).
-    other = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"from {ip_bucket.__module__} import ip_bucket; print(ip_bucket('192.0.2.1'))",
-        ],
-        env={**os.environ, "PYTHONHASHSEED": "12345"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    assert int(other.stdout) == ip_bucket("192.0.2.1")
+    # A value pinned once: a salted hash() would give another in (almost) every process.
+    assert ip_bucket("192.0.2.1") == 1224
     assert len({ip_bucket(f"10.0.{i // 256}.{i % 256}") for i in range(1000)}) > 850
 
 
