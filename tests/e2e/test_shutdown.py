@@ -43,6 +43,7 @@ async def test_drain_tells_every_client_and_refuses_new_ones(
                 assert await browser.closed() == 1001
         # The busy session's response finished before it was closed.
         assert any(m.get("action") == "text_done" for m in busy.texts)
+    assert len(fake.connections) == 2  # the refused one never reached the upstream
     for record in fake.connections:
         assert record.closed.is_set()
 
