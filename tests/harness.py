@@ -1,4 +1,11 @@
-"""Test helpers: a relay served on a loopback port, a scripted browser, synthetic speech."""
+"""Test helpers: a relay served on a loopback port or in memory, a scripted browser, synthetic
+speech.
+
+In memory (:func:`serve_in_memory`), the relay accepts connections from a :class:`MemoryListener`
+and reaches the fake upstream through a connector that hands the fake one end of an in-memory
+stream pair (:meth:`FakeUpstream.handle`): no socket anywhere, so a test may run on
+``autojump_clock`` and time the relay's timeouts exactly, in virtual time.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,14 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from typing import Any
 
 import attrs
 import h11
 import trio
+import trio.testing
 from trio_websocket import (
     ConnectionClosed,
     WebSocketConnection,
@@ -20,9 +28,11 @@ from trio_websocket import (
     wrap_client_stream,
 )
 
-from trio_relay.config import RelayConfig
+from fake_upstream import FakeUpstream
+from trio_relay.config import RelayConfig, UpstreamTarget
 from trio_relay.probe import speech_like_pcm
 from trio_relay.server import Relay, serve_relay
+from trio_relay.upstream import UpstreamConnector
 from trio_relay.websocket import WebSocket, accept
 
 __all__ = ["speech_like_pcm"]
@@ -48,6 +58,158 @@ async def start_relay(nursery: trio.Nursery, config: RelayConfig) -> int:
 async def serve(nursery: trio.Nursery, config: RelayConfig) -> Relay:
     relay: Relay = await nursery.start(serve_relay, attrs.evolve(config, host="127.0.0.1", port=0))
     return relay
+
+
+class MemoryConnection(trio.abc.HalfCloseableStream):
+    """The relay's end of an in-memory connection; ``peer`` is the client address it plays
+    (read by :func:`trio_relay.edge.peer_address`)."""
+
+    def __init__(self, stream: trio.abc.HalfCloseableStream, peer: str) -> None:
+        self.stream = stream
+        self.peer = peer
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.stream.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self.stream.send_eof()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.stream.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
+    """A listener whose connections are in-memory stream pairs: :meth:`connect` is the client's
+    side, :meth:`accept` the server's."""
+
+    def __init__(self) -> None:
+        self._send, self._receive = trio.open_memory_channel[MemoryConnection](0)
+
+    async def connect(self, peer: str = "memory") -> trio.abc.Stream:
+        """A new connection from ``peer``, once the server has accepted it (raises
+        ``trio.BrokenResourceError`` once the listener is closed)."""
+        client, server = trio.testing.memory_stream_pair()
+        await self._send.send(MemoryConnection(server, peer))
+        return client
+
+    async def accept(self) -> trio.abc.Stream:
+        try:
+            return await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise trio.ClosedResourceError("the listener is closed") from None
+
+    async def aclose(self) -> None:
+        self._receive.close()
+        await trio.lowlevel.checkpoint()
+
+
+def memory_connector(fake: FakeUpstream, nursery: trio.Nursery) -> UpstreamConnector:
+    """An upstream connector to ``fake`` over in-memory streams (its connections are served in
+    ``nursery``)."""
+
+    async def connect(target: UpstreamTarget) -> trio.abc.Stream:
+        ours, theirs = trio.testing.memory_stream_pair()
+        nursery.start_soon(fake.handle, theirs)
+        return ours
+
+    return connect
+
+
+@attrs.define
+class MemoryRelay:
+    """A relay served in memory: :attr:`relay` and the listener its clients connect to."""
+
+    relay: Relay
+    listener: MemoryListener
+    nursery: trio.Nursery
+
+    def browser(
+        self, resource: str = "/realtime", *, peer: str = "memory", **kwargs: Any
+    ) -> AbstractAsyncContextManager[Browser]:
+        """A browser connected to the relay (``kwargs`` as trio-websocket's
+        ``wrap_client_stream``: ``extra_headers``, ``subprotocols``, ``message_queue_size``)."""
+        return _memory_browser(self, resource, peer, kwargs)
+
+    async def get(self, path: str, *, peer: str = "memory") -> tuple[int, bytes]:
+        """``GET path`` on a connection of its own: the status and the body."""
+        stream = await self.listener.connect(peer)
+        conn = h11.Connection(h11.CLIENT)
+        request = h11.Request(method="GET", target=path, headers=[("host", "relay")])
+        status, body = 0, b""
+        with trio.fail_after(STEP_TIMEOUT_S):
+            try:
+                await stream.send_all(conn.send(request) + (conn.send(h11.EndOfMessage()) or b""))
+                while True:
+                    event = conn.next_event()
+                    if event is h11.NEED_DATA:
+                        conn.receive_data(await stream.receive_some(65536))
+                    elif isinstance(event, h11.Response):
+                        status = event.status_code
+                    elif isinstance(event, h11.Data):
+                        body += event.data
+                    elif isinstance(event, h11.EndOfMessage):
+                        return status, body
+                    else:
+                        raise AssertionError(f"unexpected {event!r}")
+            finally:
+                await trio.aclose_forcefully(stream)
+
+
+@asynccontextmanager
+async def _memory_browser(
+    site: MemoryRelay, resource: str, peer: str, kwargs: dict[str, Any]
+) -> AsyncIterator[Browser]:
+    stream = await site.listener.connect(peer)
+    try:
+        async with trio.open_nursery() as nursery:
+            # Typed for sockets, but speaks over any Trio stream.
+            ws = await wrap_client_stream(nursery, stream, "relay", resource, **kwargs)  # type: ignore[arg-type]
+            try:
+                yield Browser(ws)
+            finally:
+                with trio.move_on_after(STEP_TIMEOUT_S):
+                    await ws.aclose()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # As open_websocket_url does: the one error (a rejection from the connection's reader
+        # task, or the test's own) is raised as itself.
+        raise _the_one_error(group) from None
+
+
+def _the_one_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop()
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        elif not isinstance(error, trio.Cancelled):
+            leaves.append(error)
+    return leaves[0] if len(leaves) == 1 else group
+
+
+async def serve_in_memory(
+    nursery: trio.Nursery, config: RelayConfig, fake: FakeUpstream
+) -> MemoryRelay:
+    """Serve ``config`` in ``nursery`` on a memory listener, its upstream being ``fake`` over
+    memory streams (whatever ``config``'s upstream URL says; its path and query still route)."""
+    listener = MemoryListener()
+    relay: Relay = await nursery.start(
+        partial(
+            serve_relay,
+            config,
+            listeners=[listener],
+            metrics_listeners=[],
+            connector=memory_connector(fake, nursery),
+        )
+    )
+    return MemoryRelay(relay, listener, nursery)
 
 
 @attrs.define

@@ -347,8 +347,12 @@ def is_websocket_upgrade(request: h11.Request) -> bool:
 
 
 def peer_address(stream: trio.abc.Stream) -> str:
-    """The address at the other end of ``stream`` ("unknown" when it is no socket, or the peer
-    is already gone: a reset can come before we ask)."""
+    """The address at the other end of ``stream``: a socket's peer, or a stream's own ``peer``
+    (an in-memory connection in tests says whom it plays); "unknown" otherwise, or when the peer
+    is already gone (a reset can come before we ask)."""
+    named = getattr(stream, "peer", None)
+    if isinstance(named, str):
+        return named
     sock = getattr(stream, "socket", None)
     try:
         peer = sock.getpeername() if sock is not None else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import resource
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 
@@ -53,9 +53,13 @@ from .session import Session
 from .shared_slots import session_slots
 from .stats import SessionStats
 from .ticker import Ticker
+from .upstream import UpstreamConnector
 from .websocket import ConnectionClosed, accept
 
 log = get_logger("trio_relay.server")
+
+# What the relay accepts connections from: TCP listeners, or (tests) in-memory ones.
+Listener = trio.abc.Listener[trio.abc.Stream]
 
 LISTEN_BACKLOG = 4096
 READINESS_TOKEN_TIMEOUT_S = 5.0
@@ -75,9 +79,15 @@ class Relay:
     """The running relay: configuration, upstream target, admission state and live sessions."""
 
     def __init__(
-        self, config: RelayConfig, target: UpstreamTarget, tokens: EntraTokenSource | None
+        self,
+        config: RelayConfig,
+        target: UpstreamTarget,
+        tokens: EntraTokenSource | None,
+        *,
+        connector: UpstreamConnector | None = None,
     ) -> None:
         self.config = config
+        self.connector = connector  # how sessions reach the upstream; None: the network
         self.limits = config.limits
         self.target = target
         self.tokens = tokens
@@ -87,8 +97,8 @@ class Relay:
         self.sessions: set[Session] = set()
         self.ticker = Ticker()  # the sessions' shared timer (started by serve_relay)
         self.metrics = RelayMetrics(self.live_stats, worker=config.worker)
-        self.listeners: list[trio.SocketListener] = []
-        self.metrics_listeners: list[trio.SocketListener] = []
+        self.listeners: list[Listener] = []
+        self.metrics_listeners: list[Listener] = []
         # Behind a trusted proxy every connection comes from the proxy: no per-address cap.
         per_ip = not config.access.trust_forwarded_for
         self.edge = Edge(self, self.limits, self.metrics, per_ip_cap=per_ip)
@@ -100,15 +110,11 @@ class Relay:
 
     @property
     def port(self) -> int:
-        port: int = self.listeners[0].socket.getsockname()[1]
-        return port
+        return _port(self.listeners[0])
 
     @property
     def metrics_port(self) -> int | None:
-        if not self.metrics_listeners:
-            return None
-        port: int = self.metrics_listeners[0].socket.getsockname()[1]
-        return port
+        return _port(self.metrics_listeners[0]) if self.metrics_listeners else None
 
     @property
     def connections(self) -> ConnectionTable:
@@ -257,6 +263,7 @@ class Relay:
             self.metrics,
             ticker=self.ticker,
             budgets=admitted.budgets,
+            connector=self.connector,
         )
         self.sessions.add(session)
         self.metrics.active_sessions.inc()
@@ -333,6 +340,13 @@ def raise_open_file_limit(limits: Limits) -> None:
         )
 
 
+def _port(listener: Listener) -> int:
+    if not isinstance(listener, trio.SocketListener):
+        raise TypeError(f"the relay serves {type(listener).__name__}, which has no port")
+    port: int = listener.socket.getsockname()[1]
+    return port
+
+
 def _header(request: h11.Request, name: bytes) -> str | None:
     for key, value in request.headers:
         if key == name:
@@ -375,24 +389,40 @@ async def open_listeners(host: str, port: int, *, reuse_port: bool) -> list[trio
 async def serve_relay(
     config: RelayConfig,
     *,
+    listeners: Sequence[Listener] | None = None,
+    metrics_listeners: Sequence[Listener] | None = None,
+    connector: UpstreamConnector | None = None,
     task_status: trio.TaskStatus[Relay] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled or :meth:`Relay.shutdown`. ``task_status.started`` gets the relay."""
+    """Serve until cancelled or :meth:`Relay.shutdown`. ``task_status.started`` gets the relay.
+
+    By default the relay listens on ``config.host``/``config.port`` (and ``metrics_port``) and
+    reaches the upstream over the network. ``listeners`` and ``metrics_listeners`` replace the
+    TCP listeners (they are closed on exit like those), and ``connector`` replaces the network
+    to the upstream: tests serve the relay on in-memory streams this way (``tests/harness.py``).
+    """
     tokens = (
         EntraTokenSource() if config.upstream is not None and config.upstream.use_entra_id else None
     )
     register_config(config)  # its secrets never reach a log or a browser (trio_relay.redact)
     async with open_upstream_target(config) as target:
-        relay = Relay(config, target, tokens)
+        relay = Relay(config, target, tokens, connector=connector)
         relay.task = trio.lowlevel.current_task()
-        raise_open_file_limit(config.limits)
-        relay.listeners = await open_listeners(
-            config.host, config.port, reuse_port=config.reuse_port
-        )
-        if config.metrics_port is not None:
-            relay.metrics_listeners = await open_listeners(
-                config.host, config.metrics_port, reuse_port=config.reuse_port
-            )
+        if listeners is not None:
+            relay.listeners = list(listeners)
+        else:
+            raise_open_file_limit(config.limits)
+            relay.listeners = [
+                *await open_listeners(config.host, config.port, reuse_port=config.reuse_port)
+            ]
+        if metrics_listeners is not None:
+            relay.metrics_listeners = list(metrics_listeners)
+        elif config.metrics_port is not None:
+            relay.metrics_listeners = [
+                *await open_listeners(
+                    config.host, config.metrics_port, reuse_port=config.reuse_port
+                )
+            ]
         with relay._serve_scope:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(relay.metrics.flush_traffic_periodically)

@@ -84,7 +84,7 @@ from .translator import (
     UpstreamErrorReported,
     UsageReported,
 )
-from .upstream import closed_error, open_upstream
+from .upstream import UpstreamConnector, closed_error, open_upstream
 from .websocket import ConnectionClosed, WebSocket, WriteTimeout
 
 log = get_logger("trio_relay.session")
@@ -117,7 +117,9 @@ class Session:
         *,
         ticker: Ticker | None = None,
         budgets: Budgets | None = None,
+        connector: UpstreamConnector | None = None,
     ) -> None:
+        self.connector = connector  # None: the network (trio_relay.upstream)
         self.id = f"s-{secrets.token_hex(6)}"  # unique across workers and replicas
         self.metrics = metrics
         self.ticker = ticker or Ticker()  # not running: plain trio.sleep_until
@@ -233,7 +235,7 @@ class Session:
 
     async def _serve_upstream(self) -> None:
         started = trio.current_time()
-        async with open_upstream(self.target, self.tokens, self.limits) as upstream:
+        async with open_upstream(self.target, self.tokens, self.limits, self.connector) as upstream:
             await self._configure(upstream)
             self.stats.upstream_connect_s = trio.current_time() - started
             if self.metrics is not None:

@@ -12,7 +12,7 @@ never the query), the HTTP status or close code and what to check. Whatever the 
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from urllib.parse import urlsplit
@@ -35,6 +35,12 @@ from .websocket import ConnectionClosed, HandshakeFailed, WebSocket, connect
 UPSTREAM_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 UpstreamStream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
+
+# How a session reaches its upstream: a byte stream to the target, on which the WebSocket
+# handshake is then made. The relay's is the network (:func:`connect_over_network`); tests pass
+# one that serves the fake upstream over in-memory streams. It raises UpstreamUnavailable when the
+# target cannot be reached; the handshake timeout bounds it.
+UpstreamConnector = Callable[[UpstreamTarget], Awaitable[trio.abc.Stream]]
 
 _STATUS_HINTS = {
     400: "bad request: check the model / deployment name and api-version",
@@ -100,18 +106,19 @@ def _quoted(reason: str) -> str:
 
 @asynccontextmanager
 async def open_upstream(
-    target: UpstreamTarget, tokens: EntraTokenSource | None, limits: Limits
+    target: UpstreamTarget,
+    tokens: EntraTokenSource | None,
+    limits: Limits,
+    connector: UpstreamConnector | None = None,
 ) -> AsyncIterator[WebSocket]:
-    """Connect to the upstream; on exit close it (bounded by ``limits.close_timeout_s``, even
-    when the caller is cancelled). The TCP (and TLS) stream is closed on every path."""
+    """Connect to the upstream (through ``connector``; by default over the network); on exit
+    close it (bounded by ``limits.close_timeout_s``, even when the caller is cancelled). The
+    stream under the WebSocket is closed on every path."""
     headers = await upstream_headers(target, tokens)
-    parts = urlsplit(target.url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "wss" else 80)
-    stream: UpstreamStream | None = None
+    stream: trio.abc.Stream | None = None
     try:
         with trio.fail_after(limits.upstream_connect_timeout_s):
-            stream = await _open_stream(target, host, port)
+            stream = await (connector or connect_over_network)(target)
             connection = await connect(
                 stream,
                 target.url,
@@ -143,6 +150,14 @@ async def open_upstream(
     finally:
         with trio.CancelScope(shield=True):
             await connection.aclose(1000, close_timeout_s=limits.close_timeout_s)
+
+
+async def connect_over_network(target: UpstreamTarget) -> trio.abc.Stream:
+    """The relay's :data:`UpstreamConnector`: TCP to the target's host, with TLS for wss://."""
+    parts = urlsplit(target.url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    return await _open_stream(target, host, port)
 
 
 async def _open_stream(target: UpstreamTarget, host: str, port: int) -> UpstreamStream:

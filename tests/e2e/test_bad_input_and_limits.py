@@ -1,30 +1,24 @@
-"""Limits and bad input, one test per row of the table: exact outcome, and other sessions go on."""
+"""Limits and bad input, one test per row of the table: exact outcome, and other sessions go on.
+
+The relay is served in memory (``harness.serve_in_memory``); the rows about time (pacing, the
+idle timeout) run on virtual time and check exact instants.
+"""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 
 import attrs
 import pytest
 import trio
-from harness import Browser, is_control, open_browser, serve, speech_like_pcm
-from trio_websocket import (
-    ConnectionRejected,
-    open_websocket_url,
-    wrap_client_stream,
-)
+import trio.testing
+from harness import Browser, MemoryRelay, is_control, serve_in_memory, speech_like_pcm
+from trio_websocket import ConnectionRejected, wrap_client_stream
 
-from fake_upstream import FakeUpstream, open_fake_upstream
+from fake_upstream import FakeUpstream
 from trio_relay.config import Limits, RelayConfig, openai_target
 from trio_relay.session import Session
 from trio_relay.websocket import accept
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    async with open_fake_upstream() as fake:
-        yield fake
 
 
 def config_for(fake: FakeUpstream, **limits: object) -> RelayConfig:
@@ -40,8 +34,8 @@ def appended(fake: FakeUpstream, index: int = 0) -> bytes:
     )
 
 
-async def still_works(url: str) -> None:
-    async with open_browser(url) as other:
+async def still_works(site: MemoryRelay) -> None:
+    async with site.browser() as other:
         await other.until(is_control("connected"))
         await other.send_text("are you still there?")
         await other.until(is_control("text_done"))
@@ -59,11 +53,14 @@ async def still_works(url: str) -> None:
     ],
 )
 async def test_malformed_text_frames_get_invalid_message_and_the_session_goes_on(
-    nursery: trio.Nursery, fake: FakeUpstream, frame: str, words: str
+    nursery: trio.Nursery,
+    fake: FakeUpstream,
+    autojump_clock: trio.testing.MockClock,
+    frame: str,
+    words: str,
 ) -> None:
-    relay = await serve(nursery, config_for(fake))
-    url = f"ws://127.0.0.1:{relay.port}/realtime"
-    async with open_browser(url) as browser:
+    site = await serve_in_memory(nursery, config_for(fake), fake)
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.ws.send_message(frame)
         error = await browser.next_message()
@@ -71,17 +68,21 @@ async def test_malformed_text_frames_get_invalid_message_and_the_session_goes_on
         assert words in error["message"]
         await browser.send_text("and now a real one")
         await browser.until(is_control("text_done"))
-        await still_works(url)
+        await still_works(site)
 
 
 @pytest.mark.parametrize(
     ("text", "code"), [("x" * 16385, "message_too_long"), ("   ", "empty_message")]
 )
 async def test_too_long_or_empty_user_message_is_refused_and_nothing_goes_upstream(
-    nursery: trio.Nursery, fake: FakeUpstream, text: str, code: str
+    nursery: trio.Nursery,
+    fake: FakeUpstream,
+    autojump_clock: trio.testing.MockClock,
+    text: str,
+    code: str,
 ) -> None:
-    relay = await serve(nursery, config_for(fake))
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await serve_in_memory(nursery, config_for(fake), fake)
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.send_text(text)
         error = await browser.next_message()
@@ -93,24 +94,23 @@ async def test_too_long_or_empty_user_message_is_refused_and_nothing_goes_upstre
 
 
 async def test_frame_over_the_max_message_size_closes_1009(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await serve(nursery, config_for(fake, max_message_bytes=4096))
-    url = f"ws://127.0.0.1:{relay.port}/realtime"
-    async with open_browser(url) as browser:
+    site = await serve_in_memory(nursery, config_for(fake, max_message_bytes=4096), fake)
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.ws.send_message(bytes(4098))
         assert await browser.closed() == 1009
     with trio.fail_after(2):
         await fake.connections[0].closed.wait()
-    await still_works(url)
+    await still_works(site)
 
 
 async def test_odd_length_audio_frame_is_not_forwarded_and_the_session_goes_on(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await serve(nursery, config_for(fake))
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await serve_in_memory(nursery, config_for(fake), fake)
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.ws.send_message(b"\x01\x02")
         await browser.ws.send_message(b"\x03\x04\x05")
@@ -123,54 +123,74 @@ async def test_odd_length_audio_frame_is_not_forwarded_and_the_session_goes_on(
 
 
 async def test_audio_faster_than_real_time_is_held_back_to_the_burst_allowance(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    burst_ms = 300
-    relay = await serve(nursery, config_for(fake, audio_burst_ms=burst_ms))
+    burst_s = 0.3
+    site = await serve_in_memory(nursery, config_for(fake, audio_burst_ms=300), fake)
     second = 48_000  # bytes of PCM16 24 kHz mono per second
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         start = trio.current_time()
-        for _ in range(30):  # 3 s of audio, offered as fast as the socket takes it
-            await browser.ws.send_message(bytes(second // 10))
-            elapsed = trio.current_time() - start
-            # Never more upstream than real time since the start, plus the burst allowance.
-            assert len(appended(fake)) <= (elapsed + burst_ms / 1000) * second + second // 10
-        await browser.send_text("flush")
-        await browser.until(is_control("text_done"))
-        assert trio.current_time() - start >= 3.0 - burst_ms / 1000 - 0.05
+        most_ahead_s = -1.0  # the most that upstream audio was ever ahead of real time
+
+        async def watch_upstream_audio() -> None:
+            nonlocal most_ahead_s
+            while True:
+                ahead_s = len(appended(fake)) / second - (trio.current_time() - start)
+                most_ahead_s = max(most_ahead_s, ahead_s)
+                await trio.sleep(0.01)
+
+        async with trio.open_nursery() as watching:
+            watching.start_soon(watch_upstream_audio)
+            for _ in range(30):  # 3 s of audio, offered at once
+                await browser.ws.send_message(bytes(second // 10))
+            await browser.send_text("flush")
+            await browser.until(is_control("text_done"))
+            watching.cancel_scope.cancel()
+        # The last 100 ms frame went upstream when it was 300 ms ahead of real time, not before.
+        assert trio.current_time() - start == pytest.approx(3.0 - burst_s, abs=0.01)
+        assert most_ahead_s == pytest.approx(burst_s, abs=1e-6)
     assert len(appended(fake)) == 3 * second
 
 
 async def test_idle_session_is_closed_1000_with_idle_timeout(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await serve(nursery, config_for(fake, idle_timeout_s=0.3))
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await serve_in_memory(nursery, config_for(fake, idle_timeout_s=4), fake)
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
+        await trio.sleep(3)
+        await browser.send_text("a message restarts the idle time")
+        await browser.until(is_control("text_done"))
+        said_at = trio.current_time()
         error = await browser.next_message()
         assert error["code"] == "idle_timeout"
+        assert trio.current_time() - said_at == pytest.approx(4)
         assert await browser.closed() == 1000
 
 
 async def test_session_caps_refuse_with_503_before_any_upstream_connection(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await serve(nursery, config_for(fake, max_sessions=2, max_sessions_per_ip=1))
-    url = f"ws://127.0.0.1:{relay.port}/realtime"
-    async with open_browser(url) as first:
+    site = await serve_in_memory(
+        nursery, config_for(fake, max_sessions=2, max_sessions_per_ip=1), fake
+    )
+    relay = site.relay
+    async with site.browser(peer="192.0.2.1") as first:
         await first.until(is_control("connected"))
         with pytest.raises(ConnectionRejected) as per_ip:
-            async with open_websocket_url(url):
+            async with site.browser(peer="192.0.2.1"):
                 pass
         assert per_ip.value.status_code == 503
         assert dict(per_ip.value.headers)[b"retry-after"] == b"5"
         assert b"this client address" in (per_ip.value.body or b"")
         assert len(fake.connections) == 1  # the refused one never reached the upstream
+        async with site.browser(peer="192.0.2.2") as elsewhere:  # another address has room
+            await elsewhere.until(is_control("connected"))
         await first.send_text("still fine")
         await first.until(is_control("text_done"))
     await relay.sessions_ended()  # the first session's slot is given back when it has ended
-    await still_works(url)
+    await still_works(site)
     assert (
         relay.metrics.registry.get_sample_value(
             "trio_relay_handshake_rejections_total", {"reason": "capacity"}
@@ -179,19 +199,22 @@ async def test_session_caps_refuse_with_503_before_any_upstream_connection(
     )
 
 
-async def test_global_session_cap(nursery: trio.Nursery, fake: FakeUpstream) -> None:
-    config = attrs.evolve(config_for(fake, max_sessions=1, max_sessions_per_ip=10))
-    relay = await serve(nursery, config)
-    url = f"ws://127.0.0.1:{relay.port}/realtime"
-    async with open_browser(url) as first:
+async def test_global_session_cap(
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
+    config = config_for(fake, max_sessions=1, max_sessions_per_ip=10)
+    site = await serve_in_memory(nursery, config, fake)
+    async with site.browser(peer="192.0.2.1") as first:
         await first.until(is_control("connected"))
         with pytest.raises(ConnectionRejected) as full:
-            async with open_websocket_url(url):
+            async with site.browser(peer="192.0.2.2"):
                 pass
     assert full.value.status_code == 503 and b"limit of 1 sessions" in (full.value.body or b"")
 
 
-async def test_a_client_that_stops_reading_is_closed_1013_slow_client(fake: FakeUpstream) -> None:
+async def test_a_client_that_stops_reading_is_closed_1013_slow_client(
+    fake: FakeUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
     """The browser is an in-memory peer with no buffering, so it pushes back as soon as it
     stops reading; the relay's downstream buffer (200 ms of audio here) then overflows."""
     config = config_for(fake, downstream_buffer_ms=200, close_timeout_s=5.0)

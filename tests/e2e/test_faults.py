@@ -1,19 +1,21 @@
 """Upstream faults, scripted by the fake upstream's model name: what the browser sees, bounded in
-time, with nothing left running afterwards."""
+time, with nothing left running afterwards.
+
+In memory, on virtual time, but for the upstream that stops reading: that one needs the
+backpressure of real sockets (memory streams buffer without bound)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import attrs
 import pytest
 import trio
 import trio.testing
-from harness import count_tasks, is_control, open_browser, serve
+from harness import MemoryRelay, count_tasks, is_control, open_browser, serve, serve_in_memory
 from trio_websocket import ConnectionClosed
 
-from fake_upstream import FakeUpstream, open_fake_upstream
+from fake_upstream import FakeUpstream
 from trio_relay.config import Limits, RelayConfig, openai_target
 from trio_relay.errors import UNAVAILABLE_MESSAGE
 from trio_relay.server import Relay
@@ -22,15 +24,9 @@ from trio_relay.upstream import BUSY_MESSAGE
 FAST = Limits(upstream_session_timeout_s=0.5, upstream_connect_timeout_s=2.0, close_timeout_s=0.5)
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    async with open_fake_upstream() as fake:
-        yield fake
-
-
-async def relay_for(nursery: trio.Nursery, fake: FakeUpstream, model: str) -> Relay:
+async def relay_for(nursery: trio.Nursery, fake: FakeUpstream, model: str) -> MemoryRelay:
     target = openai_target(f"{fake.url}/v1", model, "sk-test")
-    return await serve(nursery, RelayConfig(upstream=target, limits=FAST))
+    return await serve_in_memory(nursery, RelayConfig(upstream=target, limits=FAST), fake)
 
 
 async def assert_nothing_left(
@@ -57,15 +53,17 @@ async def assert_nothing_left(
 async def test_refused_handshake(
     nursery: trio.Nursery,
     fake: FakeUpstream,
+    autojump_clock: trio.testing.MockClock,
     caplog: pytest.LogCaptureFixture,
     model: str,
     status: str,
     close_code: int,
 ) -> None:
     caplog.set_level(logging.INFO)
-    relay = await relay_for(nursery, fake, model)
+    site = await relay_for(nursery, fake, model)
+    relay = site.relay
     baseline = count_tasks(relay.task)
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    async with site.browser() as browser:
         error = await browser.next_message()
         assert error["type"] == "error" and error["code"] == "upstream_unavailable"
         # The browser gets words for its user; the status and the hint are the operator's.
@@ -89,11 +87,17 @@ async def test_refused_handshake(
     ],
 )
 async def test_fault_during_a_turn_ends_the_session_with_the_right_code(
-    nursery: trio.Nursery, fake: FakeUpstream, model: str, error_code: str, close_code: int
+    nursery: trio.Nursery,
+    fake: FakeUpstream,
+    autojump_clock: trio.testing.MockClock,
+    model: str,
+    error_code: str,
+    close_code: int,
 ) -> None:
-    relay = await relay_for(nursery, fake, model)
+    site = await relay_for(nursery, fake, model)
+    relay = site.relay
     baseline = count_tasks(relay.task)
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.send_text("hello")
         if model == "fault-session-expired":  # expires after the first completed response
@@ -106,10 +110,10 @@ async def test_fault_during_a_turn_ends_the_session_with_the_right_code(
 
 
 async def test_fatal_error_names_the_upstream_code(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await relay_for(nursery, fake, "fault-error-fatal")
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await relay_for(nursery, fake, "fault-error-fatal")
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.send_text("hello")
         error = await browser.until(lambda m: m["type"] == "error")
@@ -117,10 +121,11 @@ async def test_fatal_error_names_the_upstream_code(
 
 
 async def test_recoverable_error_is_reported_and_the_session_goes_on(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await relay_for(nursery, fake, "fault-error-recoverable")
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await relay_for(nursery, fake, "fault-error-recoverable")
+    relay = site.relay
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.send_text("first")
         error = await browser.until(lambda m: m["type"] == "error")
@@ -136,12 +141,15 @@ async def test_recoverable_error_is_reported_and_the_session_goes_on(
 
 
 async def test_stalled_upstream_times_out_instead_of_hanging(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await relay_for(nursery, fake, "fault-stall")
+    site = await relay_for(nursery, fake, "fault-stall")
+    relay = site.relay
     baseline = count_tasks(relay.task)
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    opened = trio.current_time()
+    async with site.browser() as browser:
         error = await browser.next_message()
+        assert trio.current_time() - opened == pytest.approx(FAST.upstream_session_timeout_s)
         assert error["code"] == "upstream_unavailable" and "did not confirm" in error["message"]
         assert await browser.closed() == 1011
     await assert_nothing_left(relay, fake, baseline, upstream_reads=False)

@@ -1,4 +1,8 @@
-"""End to end over real loopback sockets: browser client -> relay -> fake upstream, and back."""
+"""End to end: browser client -> relay -> fake upstream, and back.
+
+Over real loopback sockets, but for the audio tests: those depend on the relay's pacing and
+chunking in time, and run in memory (``harness.serve_in_memory``) on virtual time, where a few
+seconds of speech take no time and the chunks are counted exactly."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from harness import (
     is_control,
     open_browser,
     serve,
+    serve_in_memory,
     speech_like_pcm,
     start_relay,
 )
@@ -38,12 +43,6 @@ def appended_audio(record: object) -> bytes:
 
 def upstream_text(record: object, names: tuple[str, ...]) -> str:
     return "".join(e["delta"] for e in record.sent if e["type"] in names)  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-async def fake() -> object:
-    async with open_fake_upstream() as fake:
-        yield fake
 
 
 async def test_text_turn_streams_the_answer_and_ends_with_text_done(
@@ -84,11 +83,14 @@ async def test_session_update_is_acknowledged_before_connected(
 
 @pytest.mark.parametrize("frame_ms", [5, 20, 100])
 async def test_audio_turn_round_trips_the_users_speech_bit_for_bit(
-    nursery: trio.Nursery, fake: FakeUpstream, frame_ms: int
+    nursery: trio.Nursery,
+    fake: FakeUpstream,
+    autojump_clock: trio.testing.MockClock,
+    frame_ms: int,
 ) -> None:
-    port = await start_relay(nursery, relay_config(fake))
+    site = await serve_in_memory(nursery, relay_config(fake), fake)
     pcm = speech_like_pcm()
-    async with open_browser(f"ws://127.0.0.1:{port}/realtime") as browser:
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         for frame in frames(pcm, frame_ms * 48):
             await browser.ws.send_message(frame)
@@ -267,21 +269,25 @@ async def test_azure_entra_id_token_from_a_managed_identity_endpoint(
 
 
 async def test_real_time_microphone_frames_go_upstream_as_one_append_per_chunk(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
     """While a microphone streams, the relay reads the browser once per chunk (100 ms) and
-    sends what one read brought as one append: about 10 appends per second, not 50."""
-    port = await start_relay(nursery, relay_config(fake))
+    sends what one read brought as one append: 10 appends per second, not 50."""
+    site = await serve_in_memory(nursery, relay_config(fake), fake)
     pcm = speech_like_pcm(lead_silence_ms=0, speech_ms=1200, tail_silence_ms=0)
-    async with open_browser(f"ws://127.0.0.1:{port}/realtime") as browser:
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         start = trio.current_time()
         for index, frame in enumerate(frames(pcm, 20 * 48)):
-            await trio.sleep_until(start + index * 0.020)  # real time, 20 ms frames
+            await trio.sleep_until(start + index * 0.020)  # 20 ms frames, in (virtual) real time
             await browser.ws.send_message(frame)
         await browser.send_text("done")  # flushes the audio before the text turn
         await browser.until(is_control("text_done"))
     record = fake.connections[0]
     assert appended_audio(record) == pcm
     appends = [e for e in record.received if e["type"] == "input_audio_buffer.append"]
-    assert 6 <= len(appends) <= 18  # 60 frames of 20 ms; one append per ~100 ms read
+    chunks_ms = [len(base64.b64decode(e["audio"])) // 48 for e in appends]
+    # The first frame goes at once; then one read per 100 ms for the other 1180 ms (a frame sent
+    # at the very instant of a read may land on either side of it).
+    assert chunks_ms[0] == 20 and len(chunks_ms) == 13, chunks_ms
+    assert all(80 <= ms <= 120 for ms in chunks_ms[1:]), chunks_ms

@@ -1,30 +1,27 @@
 """Per-session budgets against the fake upstream: beyond one, the browser gets ``rate_limited``
-naming it, nothing goes upstream and the session goes on; at ``max_session_s`` it ends."""
+naming it, nothing goes upstream and the session goes on; at ``max_session_s`` it ends.
+
+In memory, on virtual time: a minute's budget comes back after a (virtual) minute, and the
+session ends at its maximum duration to the instant."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 import trio
-from harness import frames, is_control, open_browser, serve, speech_like_pcm
+import trio.testing
+from harness import MemoryRelay, frames, is_control, serve_in_memory, speech_like_pcm
 
-from fake_upstream import FakeUpstream, open_fake_upstream
+from fake_upstream import FakeUpstream
 from trio_relay.client_auth import ClientAuth, ClientAuthMode, mint_ticket
 from trio_relay.config import Access, Limits, RelayConfig, openai_target
 from trio_relay.server import Relay
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    async with open_fake_upstream() as fake:
-        yield fake
-
-
-async def relay_for(nursery: trio.Nursery, fake: FakeUpstream, limits: Limits) -> Relay:
+async def relay_for(nursery: trio.Nursery, fake: FakeUpstream, limits: Limits) -> MemoryRelay:
     target = openai_target(f"{fake.url}/v1", "gpt-realtime", "sk-test")
-    return await serve(nursery, RelayConfig(upstream=target, limits=limits))
+    return await serve_in_memory(nursery, RelayConfig(upstream=target, limits=limits), fake)
 
 
 def rate_limited(relay: Relay, budget: str) -> float | None:
@@ -37,11 +34,12 @@ def received(fake: FakeUpstream, kind: str) -> int:
     return sum(e["type"] == kind for e in fake.connections[0].received)
 
 
+@pytest.mark.time_limit(120)  # a virtual minute passes
 async def test_messages_over_the_per_minute_budget_are_refused_and_the_session_goes_on(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await relay_for(nursery, fake, Limits(max_user_messages_per_min=2))
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await relay_for(nursery, fake, Limits(max_user_messages_per_min=2))
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         for text in ("one", "two"):
             await browser.send_text(text)
@@ -52,16 +50,19 @@ async def test_messages_over_the_per_minute_budget_are_refused_and_the_session_g
         assert "max_user_messages_per_min" in error["message"]
         await browser.send_text("four")  # still open, still refused
         assert (await browser.until(lambda m: m["type"] == "error"))["code"] == "rate_limited"
-    assert received(fake, "conversation.item.create") == 2
-    assert rate_limited(relay, "max_user_messages_per_min") == 2
+        await trio.sleep(60)  # a minute later, the budget is back
+        await browser.send_text("five")
+        await browser.until(is_control("text_done"))
+    assert received(fake, "conversation.item.create") == 3
+    assert rate_limited(site.relay, "max_user_messages_per_min") == 2
 
 
 async def test_a_burst_of_small_messages_is_stopped_by_the_text_bytes_budget(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
     limits = Limits(max_user_messages_per_min=1000, max_user_text_bytes_per_min=1000)
-    relay = await relay_for(nursery, fake, limits)
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await relay_for(nursery, fake, limits)
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         for n in range(30):
             await browser.send_text(f"{n:02d}" + "x" * 98)  # 100 bytes each
@@ -81,14 +82,14 @@ async def test_a_burst_of_small_messages_is_stopped_by_the_text_bytes_budget(
         if e["type"] == "conversation.item.create"
     ]
     assert texts == [f"{n:02d}" for n in range(10)]  # 1000 bytes, then nothing
-    assert rate_limited(relay, "max_user_text_bytes_per_min") == 20
+    assert rate_limited(site.relay, "max_user_text_bytes_per_min") == 20
 
 
 async def test_a_server_vad_response_over_the_budget_is_cancelled(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await relay_for(nursery, fake, Limits(max_responses_per_min=1))
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await relay_for(nursery, fake, Limits(max_responses_per_min=1))
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.send_text("one answer")
         await browser.until(is_control("text_done"))
@@ -106,18 +107,20 @@ async def test_a_server_vad_response_over_the_budget_is_cancelled(
     (cancel,) = [e for e in record.received if e["type"] == "response.cancel"]
     assert cancel["response_id"] == vad_created["response"]["id"]
     assert received(fake, "conversation.item.create") == 1
-    assert rate_limited(relay, "max_responses_per_min") == 2
+    assert rate_limited(site.relay, "max_responses_per_min") == 2
 
 
 async def test_the_session_ends_at_its_maximum_duration(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await relay_for(nursery, fake, Limits(max_session_s=0.5))
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await relay_for(nursery, fake, Limits(max_session_s=4))
+    opened = trio.current_time()
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         error = await browser.until(lambda m: m["type"] == "error")
+        assert trio.current_time() - opened == pytest.approx(4)
         assert error["code"] == "session_expired"
-        assert error["message"] == "the session reached its maximum duration of 0.5 s"
+        assert error["message"] == "the session reached its maximum duration of 4 s"
         assert await browser.closed() == 1001
 
 
@@ -127,12 +130,12 @@ async def test_a_tickets_claims_set_its_sessions_budgets(
     secret = b"s" * 32
     auth = ClientAuth(ClientAuthMode.TICKET, ticket_secret=secret)
     target = openai_target(f"{fake.url}/v1", "gpt-realtime", "sk-test")
-    relay = await serve(nursery, RelayConfig(upstream=target, access=Access(client_auth=auth)))
+    config = RelayConfig(upstream=target, access=Access(client_auth=auth))
+    site = await serve_in_memory(nursery, config, fake)
     ticket = mint_ticket(
         secret, "trial-user", int(time.time()) + 60, claims={"max_user_messages_per_min": 1}
     )
-    url = f"ws://127.0.0.1:{relay.port}/realtime?token={ticket}"
-    async with open_browser(url) as browser:
+    async with site.browser(f"/realtime?token={ticket}") as browser:
         await browser.until(is_control("connected"))
         await browser.send_text("one")
         await browser.until(is_control("text_done"))

@@ -1,31 +1,24 @@
 """Responses that end badly are never silent: against the fake upstream's turn faults, the
 browser hears of a failed or cut-short answer (unless one retry saves it), and the session goes
-on."""
+on. In memory, on virtual time."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 import trio
-from harness import is_control, open_browser, serve
+import trio.testing
+from harness import MemoryRelay, is_control, serve_in_memory
 
-from fake_upstream import FakeUpstream, open_fake_upstream
+from fake_upstream import FakeUpstream
 from trio_relay.config import Limits, RelayConfig, azure_target, openai_target
 from trio_relay.server import Relay
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    async with open_fake_upstream() as fake:
-        yield fake
-
-
 async def relay_for(
     nursery: trio.Nursery, fake: FakeUpstream, model: str, limits: Limits | None = None
-) -> Relay:
+) -> MemoryRelay:
     target = openai_target(f"{fake.url}/v1", model, "sk-test")
-    return await serve(nursery, RelayConfig(upstream=target, limits=limits or Limits()))
+    config = RelayConfig(upstream=target, limits=limits or Limits())
+    return await serve_in_memory(nursery, config, fake)
 
 
 def responses(relay: Relay, status: str) -> float | None:
@@ -37,24 +30,24 @@ def response_creates(fake: FakeUpstream) -> int:
 
 
 async def test_a_server_error_is_retried_once_and_the_user_gets_the_answer(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await relay_for(nursery, fake, "fault-response-failed")
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await relay_for(nursery, fake, "fault-response-failed")
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.send_text("hello")
         await browser.until(is_control("text_done"))
         assert not [m for m in browser.texts if m["type"] == "error"]
         assert any(m["type"] == "text_delta" for m in browser.texts)
     assert response_creates(fake) == 2
-    assert responses(relay, "failed") == 1 and responses(relay, "completed") == 1
+    assert responses(site.relay, "failed") == 1 and responses(site.relay, "completed") == 1
 
 
 async def test_a_retry_that_fails_too_reaches_the_browser_and_the_session_goes_on(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await relay_for(nursery, fake, "fault-response-failed-twice")
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await relay_for(nursery, fake, "fault-response-failed-twice")
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.send_text("hello")
         error = await browser.until(lambda m: m["type"] == "error")
@@ -64,16 +57,16 @@ async def test_a_retry_that_fails_too_reaches_the_browser_and_the_session_goes_o
         await browser.send_text("again")
         await browser.until(is_control("text_done"))
     assert response_creates(fake) == 3
-    assert responses(relay, "failed") == 2
+    assert responses(site.relay, "failed") == 2
 
 
 async def test_without_retries_the_first_failure_reaches_the_browser(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await relay_for(
+    site = await relay_for(
         nursery, fake, "fault-response-failed", Limits(retry_failed_responses=False)
     )
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.send_text("hello")
         error = await browser.until(lambda m: m["type"] == "error")
@@ -82,10 +75,10 @@ async def test_without_retries_the_first_failure_reaches_the_browser(
 
 
 async def test_an_answer_cut_short_is_reported_with_its_reason(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    relay = await relay_for(nursery, fake, "fault-response-incomplete")
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await relay_for(nursery, fake, "fault-response-incomplete")
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.send_text("hello")
         error = await browser.until(lambda m: m["type"] == "error")
@@ -96,11 +89,11 @@ async def test_an_answer_cut_short_is_reported_with_its_reason(
         assert kinds.index("text_done") < kinds.index("error")
         await browser.send_text("again")
         await browser.until(is_control("text_done"))
-    assert responses(relay, "incomplete") == 1
+    assert responses(site.relay, "incomplete") == 1
 
 
 async def test_a_failed_retry_is_reported_on_an_azure_beta_deployment_too(
-    nursery: trio.Nursery, fake: FakeUpstream
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
     target = azure_target(
         fake.url,
@@ -108,8 +101,8 @@ async def test_a_failed_retry_is_reported_on_an_azure_beta_deployment_too(
         api_key="azure-key",
         api_version="2024-10-01-preview",
     )
-    relay = await serve(nursery, RelayConfig(upstream=target))
-    async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+    site = await serve_in_memory(nursery, RelayConfig(upstream=target), fake)
+    async with site.browser() as browser:
         await browser.until(is_control("connected"))
         await browser.send_text("hello")
         error = await browser.until(lambda m: m["type"] == "error")
