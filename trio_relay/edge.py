@@ -96,12 +96,6 @@ class HttpConnection:
         self._on_hand_over()
 
     @property
-    def early_data(self) -> bool:
-        """Whether bytes beyond the current request's head (a body, the next request, or
-        WebSocket frames sent before the handshake's answer) have arrived."""
-        return bool(self.h11.trailing_data[0])
-
-    @property
     def can_respond(self) -> bool:
         return not self.handed_over and self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE)
 

@@ -156,12 +156,6 @@ class Relay:
             await http.respond(response, keep_alive=False)
             return
         try:  # _admission took the slot
-            if http.early_data:
-                # RFC 6455: a client waits for the 101 before it sends frames (and has no body).
-                self.metrics.connection_errors.labels(http.stage, "client").inc()
-                response = text(400, "bad handshake: data sent before the WebSocket was accepted")
-                await http.respond(response, keep_alive=False)
-                return
             await self._serve_websocket(http, request, admitted)
         finally:
             self.slots.give_back(ip)

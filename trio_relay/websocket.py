@@ -383,7 +383,13 @@ async def accept(
         select_subprotocol=select,  # type: ignore[arg-type]
         logger=PROTOCOL_LOG,
     )
-    protocol.receive_data(request_head)
+    # The head alone first: bytes behind it (frames of a client that did not wait for the 101)
+    # are parsed only once the handshake is accepted; a refused handshake's are never read.
+    end = request_head.find(b"\r\n\r\n")
+    head, early = (
+        (request_head, b"") if end < 0 else (request_head[: end + 4], request_head[end + 4 :])
+    )
+    protocol.receive_data(head)
     events = protocol.events_received()
     websocket = WebSocket(
         stream,
@@ -398,11 +404,13 @@ async def accept(
     if "Server" in response.headers:
         del response.headers["Server"]
     protocol.send_response(response)
-    # Frames sent right behind the request head: parsed along with it, or once accepted.
-    websocket._handle([*events[1:], *protocol.events_received()])
+    accepted = response.status_code == 101
+    if accepted and early:
+        protocol.receive_data(early)
+        websocket._handle(protocol.events_received())
     if not await _write_answer(websocket):
         return None
-    return websocket if response.status_code == 101 else None
+    return websocket if accepted else None
 
 
 async def _write_answer(websocket: WebSocket) -> bool:

@@ -7,11 +7,13 @@ seconds of speech take no time and the chunks are counted exactly."""
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 import trio
 import trio.testing
 from harness import (
+    STEP_TIMEOUT_S,
     FakeIdentityEndpoint,
     count_tasks,
     frames,
@@ -22,6 +24,9 @@ from harness import (
     speech_like_pcm,
     start_relay,
 )
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.uri import parse_uri
 
 from fake_upstream import FakeUpstream, FakeUpstreamOptions, open_fake_upstream
 from trio_relay.config import Dialect, RelayConfig, azure_target, openai_target
@@ -291,3 +296,29 @@ async def test_real_time_microphone_frames_go_upstream_as_one_append_per_chunk(
     # at the very instant of a read may land on either side of it).
     assert chunks_ms[0] == 20 and len(chunks_ms) == 13, chunks_ms
     assert all(80 <= ms <= 120 for ms in chunks_ms[1:]), chunks_ms
+
+
+async def test_a_message_sent_in_the_same_write_as_the_upgrade_is_not_lost(
+    nursery: trio.Nursery, fake: FakeUpstream
+) -> None:
+    """A client that does not wait for the 101 (RFC 6455 asks it to, some pipeline anyway):
+    the frames behind its request head are the session's first messages."""
+    relay = await serve(nursery, relay_config(fake))
+    client = ClientProtocol(parse_uri(f"ws://127.0.0.1:{relay.port}/realtime"))
+    client.send_request(client.connect())
+    payload = json.dumps({"type": "user_message", "text": "pipelined"}).encode()
+    mask = b"\x01\x02\x03\x04"
+    frame = bytes([0x81, 0x80 | len(payload)]) + mask
+    frame += bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    stream = await trio.open_tcp_stream("127.0.0.1", relay.port)
+    async with stream:
+        await stream.send_all(b"".join(client.data_to_send()) + frame)
+        texts: list[dict[str, object]] = []
+        with trio.fail_after(STEP_TIMEOUT_S):
+            while not any(t.get("action") == "text_done" for t in texts):
+                client.receive_data(await stream.receive_some(65536))
+                for event in client.events_received():
+                    if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                        texts.append(json.loads(event.data))
+    assert texts[0]["action"] == "connected"
+    assert any(t["type"] == "text_delta" for t in texts)
