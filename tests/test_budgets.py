@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_architecture import test_pure_module_does_no_io as check_pure
 
 from trio_relay.budgets import Budget, BudgetMeter, Budgets, InvalidClaims
 from trio_relay.config import Limits
@@ -82,8 +81,3 @@ def test_budgets_are_independent() -> None:
     spent = meter(max_user_messages_per_min=1, max_responses_per_min=1)
     assert spent.spend(Budget.USER_MESSAGES, 1, 0.0) is None
     assert spent.spend(Budget.RESPONSES, 1, 0.0) is None
-
-
-@pytest.mark.parametrize("module", ["budgets", "responses", "actions"])
-def test_the_budget_and_response_modules_are_pure(module: str) -> None:
-    check_pure(module)

@@ -326,18 +326,3 @@ def test_an_unreadable_replay_file_is_one_line_naming_it(tmp_path: Path) -> None
     (tmp_path / "bad.jsonl").write_text("not json\n")
     with pytest.raises(SystemExit, match="line 1 is not JSON"):
         read_replay(str(tmp_path / "bad.jsonl"))
-
-
-def test_replay_is_pure_and_independent_of_the_relay() -> None:
-    import ast
-
-    import fake_upstream.replay
-
-    source = Path(fake_upstream.replay.__file__).read_text()
-    imported = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            imported.add(node.module.split(".")[0])
-    assert not imported & {"trio", "trio_relay", "socket", "websockets", "time", "asyncio"}

@@ -3,10 +3,8 @@ like the real API's, with time passed in."""
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +25,6 @@ from fake_support import (
     user_text,
 )
 
-import fake_upstream
 from fake_upstream import FakeUpstreamOptions, open_fake_upstream
 from fake_upstream.engine import Engine
 from fake_upstream.protocol import DialectName
@@ -205,18 +202,6 @@ def test_a_beta_session_may_turn_detection_off_the_way_azure_rtclient_does() -> 
     ga_off = {"type": "realtime", "audio": {"input": {"turn_detection": {"type": "none"}}}}
     with pytest.raises(ClientEventError):  # Azure's spelling is beta only
         validate_client_event("ga", {"type": "session.update", "session": ga_off})
-
-
-@pytest.mark.parametrize("module", ["timing", "ordering"])
-def test_the_timing_modules_are_pure(module: str) -> None:
-    source = Path(fake_upstream.__file__).with_name(f"{module}.py").read_text()
-    imported = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            imported.add(node.module.split(".")[0])
-    assert not imported & {"trio", "time", "socket", "asyncio", "websockets", "trio_relay"}
 
 
 def test_without_a_variant_the_transcription_comes_before_the_response() -> None:
