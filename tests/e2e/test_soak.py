@@ -202,6 +202,7 @@ async def test_soak_a_thousand_sessions_with_attacks_leave_nothing_behind(
             assert count_tasks(relay.task) == tasks_before[kind], kind
         # The relays' and the fake's sockets: only the listeners are left, as before.
         assert relay_and_fake_sockets() == sockets_before
-        assert len(os.listdir("/proc/self/fd")) == fds_before
+        # No more descriptors than before (an earlier test's garbage may have been collected).
+        assert len(os.listdir("/proc/self/fd")) <= fds_before
         # 1,000 sessions' worth of leaked state would be tens of MB.
         assert rss_kb() - rss_before < 30_000
