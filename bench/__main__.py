@@ -19,7 +19,16 @@ from urllib.parse import urlsplit
 
 from .loadgen import TURN_BYTES
 from .orchestrate import log, run_phase
-from .procs import Child, child_env, machine_busy_seconds, python_module, start_fake, start_relay
+from .procs import (
+    Child,
+    TlsFiles,
+    child_env,
+    machine_busy_seconds,
+    python_module,
+    start_fake,
+    start_relay,
+    tls_files,
+)
 from .profile import summarise as summarise_profile
 
 DIRECT_PATH = "/v1/realtime?model=gpt-realtime"
@@ -92,14 +101,17 @@ class Servers:
         self.upstream_url: str = args.upstream_url or ""
         self.upstream_pid: int | None = args.upstream_pid
         self.upstream_port = urlsplit(self.upstream_url).port or 0 if self.upstream_url else 0
+        self.tls: TlsFiles | None = None
 
     def start_fake(self) -> None:
         if self.upstream_url:
             return
+        self.tls = tls_files(self.log_dir) if getattr(self.args, "tls", False) else None
         self.fake, self.upstream_port = start_fake(
-            self.log_dir, TURN_BYTES, self.args.reply_audio_ms
+            self.log_dir, TURN_BYTES, self.args.reply_audio_ms, tls=self.tls
         )
-        self.upstream_url = f"ws://127.0.0.1:{self.upstream_port}"
+        scheme = "wss" if self.tls else "ws"
+        self.upstream_url = f"{scheme}://127.0.0.1:{self.upstream_port}"
         self.upstream_pid = self.fake.pid
 
     @property
@@ -114,7 +126,7 @@ class Servers:
             return
         if not self.upstream_port:
             raise SystemExit("--upstream-url needs a port (ws://HOST:PORT)")
-        relay, url = start_relay(self.log_dir, self.upstream_port, workers)
+        relay, url = start_relay(self.log_dir, self.upstream_port, workers, tls=self.tls)
         self.relay = relay
         try:
             time.sleep(0.5)  # let start-up settle before the idle RSS baseline
@@ -312,6 +324,8 @@ def print_text(relay: dict[str, Any] | None, direct: dict[str, Any] | None) -> N
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.tls and not args.no_direct:
+        raise SystemExit("--tls measures the relay's wss:// hop: add --no-direct")
     report: dict[str, Any] = {"machine": machine(), "argv": sys.argv[1:], "phases": []}
     with servers(args) as running:
         relay_result = direct_result = None
@@ -530,6 +544,11 @@ def common(parser: argparse.ArgumentParser) -> None:
         "--grace", type=float, default=2.0, help="seconds after the window for late answers (2)"
     )
     parser.add_argument("--no-direct", action="store_true", help="skip the direct (no-relay) runs")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="the relay-to-fake hop over wss:// (a test CA made with trustme; needs --no-direct)",
+    )
     parser.add_argument(
         "--shards", type=int, help="generator processes (default: one per --per-shard sessions)"
     )

@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import attrs
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -216,7 +218,32 @@ def listeners(port: int) -> int:
 # --- the servers ------------------------------------------------------------------------------
 
 
-def start_fake(log_dir: Path, turn_trigger_bytes: int, reply_audio_ms: int) -> tuple[Child, int]:
+@attrs.frozen
+class TlsFiles:
+    """A test CA and a certificate for 127.0.0.1 signed by it (``--tls``)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def tls_files(log_dir: Path) -> TlsFiles:
+    import trustme  # a dev dependency, like the rest of the benchmark's
+
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    files = TlsFiles(log_dir / "ca.pem", log_dir / "cert.pem", log_dir / "key.pem")
+    ca.cert_pem.write_to_path(str(files.ca))
+    server.private_key_pem.write_to_path(str(files.key))
+    for blob in server.cert_chain_pems:
+        blob.write_to_path(str(files.cert), append=True)
+    return files
+
+
+def start_fake(
+    log_dir: Path, turn_trigger_bytes: int, reply_audio_ms: int, *, tls: TlsFiles | None = None
+) -> tuple[Child, int]:
+    tls_args = [] if tls is None else ["--certfile", str(tls.cert), "--keyfile", str(tls.key)]
     fake = Child(
         "fake-upstream",
         python_module(
@@ -227,19 +254,24 @@ def start_fake(log_dir: Path, turn_trigger_bytes: int, reply_audio_ms: int) -> t
             str(turn_trigger_bytes),
             "--reply-audio-ms",
             str(reply_audio_ms),
+            *tls_args,
         ),
         log_dir,
         env=child_env(),
     )
-    match = fake.wait_for_line(r"listening on ws://[^:]+:(\d+)", 30)
+    match = fake.wait_for_line(r"listening on wss?://[^:]+:(\d+)", 30)
     return fake, int(match.group(1))
 
 
-def start_relay(log_dir: Path, upstream_port: int, workers: int) -> tuple[Child, str]:
+def start_relay(
+    log_dir: Path, upstream_port: int, workers: int, *, tls: TlsFiles | None = None
+) -> tuple[Child, str]:
+    scheme = "http" if tls is None else "https"
     env = child_env(
         {
+            **({} if tls is None else {"UPSTREAM_CA_FILE": str(tls.ca)}),
             "BACKEND": "openai",
-            "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
+            "OPENAI_BASE_URL": f"{scheme}://127.0.0.1:{upstream_port}/v1",
             "OPENAI_API_KEY": "bench",
             "HOST": "127.0.0.1",
             "MAX_SESSIONS": "5000",

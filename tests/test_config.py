@@ -121,3 +121,17 @@ def test_bad_configuration_names_the_variable(
         load_config(env)
     assert caught.value.variable == variable
     assert words in str(caught.value)
+
+
+def test_a_plain_upstream_url_to_another_host_is_refused_unless_allowed() -> None:
+    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://api.example.com/v1"}
+    with pytest.raises(ConfigError) as refused:
+        load_config(env)
+    assert refused.value.variable == "OPENAI_BASE_URL" and "unencrypted" in refused.value.problem
+    assert load_config({**env, "ALLOW_INSECURE_UPSTREAM": "1"}).upstream is not None
+    # Loopback (a local fake or a sidecar) and https are fine as they are.
+    assert load_config({**env, "OPENAI_BASE_URL": "http://127.0.0.1:8765/v1"}).upstream
+    assert load_config({**env, "OPENAI_BASE_URL": "https://api.example.com/v1"}).upstream
+    azure = {"AZURE_OPENAI_ENDPOINT": "ws://res.example.com", "AZURE_OPENAI_DEPLOYMENT": "d"}
+    with pytest.raises(ConfigError, match="AZURE_OPENAI_ENDPOINT"):
+        load_config(azure)  # Entra ID tokens are credentials too

@@ -253,7 +253,7 @@ class Session:
         await self._send_upstream(upstream, [update])
         with trio.move_on_after(self.limits.upstream_session_timeout_s):
             while not self.translator.connected:
-                await self._apply(await self._receive_upstream(upstream))
+                await self._apply(await self._next_upstream(upstream))
             return
         raise UpstreamUnavailable(
             f"the upstream did not confirm the session within "
@@ -262,38 +262,41 @@ class Session:
 
     async def _next_upstream(self, upstream: WebSocket) -> Actions:
         """The next upstream frame's actions, unless the upstream keeps a turn waiting past the
-        translator's response deadline (``upstream_response_timeout_s``): then the timeout's."""
-        deadline = self.translator.response_deadline
-        if deadline is None:
-            return await self._receive_upstream(upstream)
-        with trio.move_on_at(deadline):
-            return await self._receive_upstream(upstream)
-        return self.translator.timed_out(trio.current_time())
-
-    async def _receive_upstream(self, upstream: WebSocket) -> Actions:
+        translator's response deadline (``upstream_response_timeout_s``): then the timeout's.
+        The deadline is a scope only while the socket is waited on, not per frame."""
         frame = upstream.receive_nowait()
         if frame is None:
             # Everything the last socket read brought is handled: its browser messages go out
             # together, before the upstream-reader waits for more.
             self._write_through()
-            try:
-                frame = await upstream.receive()
-            except ConnectionClosed as exc:
-                if self._recorder is not None:
-                    self._recorder.upstream_closed(exc.received)
-                raise closed_error(exc) from None
+            deadline = self.translator.response_deadline
+            if deadline is None:
+                frame = await self._receive_upstream(upstream)
+            else:
+                with trio.move_on_at(deadline) as waited:
+                    frame = await self._receive_upstream(upstream)
+                if waited.cancelled_caught or frame is None:
+                    return self.translator.timed_out(trio.current_time())
         if self._recorder is not None:
             self._recorder.upstream_in(frame)
         self.stats.upstream_in_bytes += len(frame)
         self.stats.upstream_in_frames += 1
         return self.translator.upstream_frame(frame, trio.current_time())
 
+    async def _receive_upstream(self, upstream: WebSocket) -> str | bytes:
+        try:
+            return await upstream.receive()
+        except ConnectionClosed as exc:
+            if self._recorder is not None:
+                self._recorder.upstream_closed(exc.received)
+            raise closed_error(exc) from None
+
     async def _apply(self, actions: Actions) -> None:
         for event in actions.to_upstream:
             # Through the pump, so replies stay in order with the browser's own items.
             await self._to_pump(realtime.encode_event(event))
         for message in actions.to_client:
-            self._queue_downstream(message, wake_writer=False)  # see _receive_upstream
+            self._queue_downstream(message, wake_writer=False)  # see _next_upstream
         for observation in actions.observations:
             self._observe(observation)
         if actions.end is not None:
