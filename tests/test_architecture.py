@@ -26,6 +26,7 @@ PURE = [
     "errors",
     "http",
     "connections",
+    "microphone",
 ]
 FORBIDDEN = {"trio", "trio_websocket", "websockets", "httpx", "socket", "wsproto", "h11", "asyncio"}
 

@@ -14,20 +14,26 @@ import trio.testing
 from harness import tcp_accepted_pair
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from trio_relay.browser import AssistantAudio, TextDelta
-from trio_relay.config import Limits, RelayConfig, openai_target
+from trio_relay.browser import AssistantAudio, BrowserMessage, TextDelta
+from trio_relay.config import Limits
+from trio_relay.downstream import MERGED_AUDIO_BYTES, Downstream, close_reason
 from trio_relay.errors import SlowClient, UpstreamFailed
-from trio_relay.session import MERGED_AUDIO_BYTES, Session
+from trio_relay.websocket import WebSocket
 
 
-def session(**limits: Any) -> Session:
-    target = openai_target("http://127.0.0.1:9/v1", "m", "k")
-    config = RelayConfig(upstream=target, limits=Limits(**limits))
-    return Session(client=None, config=config, target=target)  # type: ignore[arg-type]
+class Sent(list[tuple[BrowserMessage, int]]):
+    """What the socket took, as the session's ``on_sent`` callback sees it."""
+
+    def __call__(self, message: BrowserMessage, size: int) -> None:
+        self.append((message, size))
+
+
+def downstream(client: WebSocket | None = None, **limits: Any) -> Downstream:
+    return Downstream(client, Limits(**limits), Sent())  # type: ignore[arg-type]
 
 
 async def test_queued_audio_of_one_item_goes_out_as_one_frame_in_order() -> None:
-    s = session()
+    s = downstream()
     for message in (
         AssistantAudio(b"\x01\x01", "a"),
         AssistantAudio(b"\x02\x02", "a"),
@@ -35,8 +41,8 @@ async def test_queued_audio_of_one_item_goes_out_as_one_frame_in_order() -> None
         TextDelta("a-0", "hi"),
         AssistantAudio(b"\x04\x04", "b"),
     ):
-        s._queue_downstream(message)
-    sent = [s._next_downstream() for _ in range(4)]
+        s.queue(message)
+    sent = [s.next_message() for _ in range(4)]
     assert [data for data, _ in sent] == [
         b"\x01\x01\x02\x02",
         b"\x03\x03",
@@ -47,24 +53,22 @@ async def test_queued_audio_of_one_item_goes_out_as_one_frame_in_order() -> None
 
 
 async def test_merged_frames_stay_bounded() -> None:
-    s = session(downstream_buffer_ms=10_000)
+    s = downstream(downstream_buffer_ms=10_000)
     chunk = bytes(4800)
     for _ in range(40):  # 4 s of audio queued
-        s._queue_downstream(AssistantAudio(chunk, "a"))
-    first, _ = s._next_downstream()
+        s.queue(AssistantAudio(chunk, "a"))
+    first, _ = s.next_message()
     assert MERGED_AUDIO_BYTES <= len(first) < MERGED_AUDIO_BYTES + len(chunk)
 
 
 async def test_the_buffer_is_bounded_in_bytes() -> None:
-    s = session(downstream_buffer_ms=100)  # 4800 bytes
-    s._queue_downstream(AssistantAudio(bytes(4800), "a"))
+    s = downstream(downstream_buffer_ms=100)  # 4800 bytes
+    s.queue(AssistantAudio(bytes(4800), "a"))
     with pytest.raises(SlowClient):
-        s._queue_downstream(AssistantAudio(b"\x00\x00", "a"))
+        s.queue(AssistantAudio(b"\x00\x00", "a"))
 
 
 def test_close_reasons_fit_the_frame_and_end_at_a_word() -> None:
-    from trio_relay.session import close_reason
-
     assert close_reason("") is None
     assert close_reason("short") == "short"
     long = "upstream refused the connection: " + "é word " * 40
@@ -73,37 +77,36 @@ def test_close_reasons_fit_the_frame_and_end_at_a_word() -> None:
     assert long.startswith(reason[:-3])
 
 
-async def browser_session(nursery: trio.Nursery) -> tuple[Session, WebSocketConnection]:
-    """A session whose client is a real WebSocket on loopback TCP, and the browser's end."""
+async def browser_session(nursery: trio.Nursery) -> tuple[Downstream, WebSocketConnection]:
+    """A downstream whose client is a real WebSocket on loopback TCP, and the browser's end."""
     client, browser = await tcp_accepted_pair(nursery)
-    target = openai_target("http://127.0.0.1:9/v1", "m", "k")
-    return Session(client, RelayConfig(upstream=target), target), browser
+    return downstream(client), browser
 
 
 async def test_while_the_writer_is_idle_the_upstream_reader_writes_through_without_waking_it(
     nursery: trio.Nursery,
 ) -> None:
     s, browser = await browser_session(nursery)
-    nursery.start_soon(s._client_writer)
+    nursery.start_soon(s.run_writer)
     await trio.testing.wait_all_tasks_blocked()  # the writer waits for messages
-    s._queue_downstream(TextDelta("a-0", "hi"), wake_writer=False)
-    s._queue_downstream(AssistantAudio(b"\x01\x02", "a"), wake_writer=False)
+    s.queue(TextDelta("a-0", "hi"), wake_writer=False)
+    s.queue(AssistantAudio(b"\x01\x02", "a"), wake_writer=False)
     with trio.testing.assert_no_checkpoints():
-        s._write_through()
-    assert not s._downstream_queued.is_set()  # the writer was never woken
+        s.write_through()
+    assert not s._queued.is_set()  # the writer was never woken
     assert json.loads(await browser.get_message())["delta"] == "hi"
     assert await browser.get_message() == b"\x01\x02"
-    assert s.stats.client_out_frames == 2 and s._downstream_bytes == 0
+    assert len(s._on_sent) == 2 and s.queued_bytes == 0
 
 
 async def test_while_the_writer_is_busy_the_upstream_reader_leaves_the_messages_to_it(
     nursery: trio.Nursery,
 ) -> None:
     s, browser = await browser_session(nursery)  # the writer is not waiting: "busy"
-    s._queue_downstream(TextDelta("a-0", "hi"), wake_writer=False)
-    s._write_through()
-    assert s._downstream_queued.is_set() and len(s._downstream) == 1
-    nursery.start_soon(s._client_writer)
+    s.queue(TextDelta("a-0", "hi"), wake_writer=False)
+    s.write_through()
+    assert s._queued.is_set() and len(s) == 1
+    nursery.start_soon(s.run_writer)
     assert json.loads(await browser.get_message())["delta"] == "hi"
 
 
@@ -114,26 +117,26 @@ async def test_what_the_socket_does_not_take_at_once_the_writer_finishes_in_orde
     stream = s.client.transport.stream
     assert isinstance(stream, trio.SocketStream)
     stream.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
-    nursery.start_soon(s._client_writer)
+    nursery.start_soon(s.run_writer)
     await trio.testing.wait_all_tasks_blocked()
     audio = [AssistantAudio(bytes([index]) * 40_000, f"item-{index}") for index in range(12)]
     for message in audio:
-        s._queue_downstream(message, wake_writer=False)
-    s._write_through()
-    assert s._unflushed and s._downstream_queued.is_set()  # partly written: the writer's now
+        s.queue(message, wake_writer=False)
+    s.write_through()
+    assert s._unflushed and s._queued.is_set()  # partly written: the writer's now
     received = [await browser.get_message() for _ in audio]
     assert received == [message.pcm for message in audio]
     await trio.testing.wait_all_tasks_blocked()
-    assert not s._unflushed and not s._downstream and s._downstream_bytes == 0
+    assert not s._unflushed and not s and s.queued_bytes == 0
 
 
 async def test_when_the_session_ends_queued_messages_go_out_before_the_error(
     nursery: trio.Nursery,
 ) -> None:
     s, browser = await browser_session(nursery)
-    s._queue_downstream(TextDelta("a-0", "last words"), wake_writer=False)
+    s.queue(TextDelta("a-0", "last words"), wake_writer=False)
     end = UpstreamFailed("the upstream closed the connection with code 1011")
-    nursery.start_soon(s._close_client, end)  # the browser reads meanwhile
+    nursery.start_soon(s.close, end)  # the browser reads meanwhile
     assert json.loads(await browser.get_message())["delta"] == "last words"
     assert json.loads(await browser.get_message())["code"] == "upstream_error"
     with pytest.raises(ConnectionClosed) as closed:
@@ -143,8 +146,8 @@ async def test_when_the_session_ends_queued_messages_go_out_before_the_error(
 
 async def test_a_client_that_stopped_reading_gets_only_the_error(nursery: trio.Nursery) -> None:
     s, browser = await browser_session(nursery)
-    s._queue_downstream(TextDelta("a-0", "never read"), wake_writer=False)
-    nursery.start_soon(s._close_client, SlowClient("the client is not reading"))
+    s.queue(TextDelta("a-0", "never read"), wake_writer=False)
+    nursery.start_soon(s.close, SlowClient("the client is not reading"))
     assert json.loads(await browser.get_message())["code"] == "slow_client"
     with pytest.raises(ConnectionClosed) as closed:
         await browser.get_message()

@@ -21,8 +21,9 @@ from websockets.uri import parse_uri
 
 from fake_upstream import FakeUpstream, open_fake_upstream
 from trio_relay.config import Limits, RelayConfig, openai_target
+from trio_relay.downstream import client_gone
 from trio_relay.errors import ClientGone, IdleTimeout, SessionEnd, SlowClient
-from trio_relay.session import Session, client_gone
+from trio_relay.session import Session
 from trio_relay.websocket import Close, ConnectionClosed, accept
 
 

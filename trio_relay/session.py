@@ -8,21 +8,16 @@
     |-- upstream-reader  upstream events -> Translator -> downstream buffer (byte-bounded)
     `-- client-writer    downstream buffer -> browser
 
-Audio is coalesced where it is read: while a microphone streams, the client-reader reads the
-browser's socket once per ``audio_chunk_ms`` and hands the pump everything that one read brought
-as one append (the frames wait in the socket buffer meanwhile, never longer than one chunk).
-The relay's cost is per message and per wake-up, not per byte, so this is what keeps a session
-cheap: one wake-up and one upstream append per chunk instead of one per 20 ms frame. That
-wake-up comes from the server's shared :class:`~trio_relay.ticker.Ticker`; the read after it and
-the hand-off to the pump do not yield again (:meth:`WebSocket.receive_ready`, ``send_nowait``).
+Each part has its module: microphone audio is gathered into chunks where it is read
+(:mod:`trio_relay.microphone`: one wake-up and one upstream append per chunk, the wake-up from
+the server's shared :class:`~trio_relay.ticker.Ticker`); the browser's side is a byte-bounded
+queue and its writer (:mod:`trio_relay.downstream`); what the session reports goes through
+:mod:`trio_relay.observer`; the protocol itself is the pure
+:class:`~trio_relay.translator.Translator`.
 
 The session body connects upstream and sends ``session.update`` while the client-reader already
 runs (so a browser that leaves during the upstream handshake is noticed at once); ``connected``
-goes out after ``session.updated``. The client-writer is the only task that waits on the
-browser's socket: a browser that stops reading fills its byte-bounded buffer and the session
-ends with ``slow_client`` instead of the relay buffering without bound or stalling the upstream.
-(While the writer is idle, the upstream-reader sends what one upstream read brought itself if
-the socket takes it at once, sparing the writer a wake-up; see :meth:`Session._write_through`.)
+goes out after ``session.updated``.
 
 Whichever task ends first records why in :attr:`Session.end` and cancels the nursery; then the
 browser gets what is still queued for it (unless it stopped reading), an ``error`` (where there
@@ -34,9 +29,7 @@ completes the upstream close handshake). Every wait on a peer is bounded.
 from __future__ import annotations
 
 import base64
-import math
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -48,13 +41,13 @@ from .browser import (
     BrowserMessage,
     ErrorMessage,
     InvalidClientMessage,
-    TextDelta,
     check_client_audio,
     parse_client_text,
 )
 from .budgets import Budgets
 from .config import RelayConfig, UpstreamTarget
 from .credentials import EntraTokenSource
+from .downstream import Downstream, client_gone
 from .errors import (
     ClientGone,
     IdleTimeout,
@@ -66,44 +59,21 @@ from .errors import (
     UpstreamFailed,
     UpstreamUnavailable,
 )
-from .limits import AudioPacer
 from .log import get_logger
 from .metrics import RelayMetrics
-from .realtime import BYTES_PER_MS
+from .microphone import MicrophoneAudio
+from .observer import SessionObserver
 from .record import open_recorder
 from .stats import SessionStats
 from .ticker import Ticker
-from .translator import (
-    Actions,
-    Observation,
-    RateLimited,
-    RateLimitsReported,
-    ResponseFinished,
-    Translator,
-    TurnEnded,
-    UpstreamErrorReported,
-    UsageReported,
-)
+from .translator import Actions, Translator
 from .upstream import UpstreamConnector, closed_error, open_upstream
 from .websocket import ConnectionClosed, WebSocket, WriteTimeout
 
 log = get_logger("trio_relay.session")
 
-# Largest binary frame the writer makes by merging queued assistant audio (1 s).
-MERGED_AUDIO_BYTES = 1000 * BYTES_PER_MS
-# Most bytes the writer puts in one socket write (several queued messages go out together).
-WRITE_BATCH_BYTES = 256 * 1024
-
 # Items the audio pump sends upstream, in order: PCM to append, or an encoded JSON event.
 UpstreamItem = bytes | str
-
-
-def close_reason(message: str) -> str | None:
-    """A close frame's reason is at most 123 bytes of UTF-8: cut at a word, marked with '...'.
-    (The ``error`` message sent before the close has the whole text.)"""
-    if len(message.encode()) <= 123:
-        return message or None
-    return message.encode()[:120].decode(errors="ignore").rsplit(" ", 1)[0] + "..."
 
 
 class Session:
@@ -125,9 +95,7 @@ class Session:
         self.ticker = ticker or Ticker()  # not running: plain trio.sleep_until
         self.stats = SessionStats(started_at=trio.current_time())
         self._recorder = open_recorder(config.record, self.id, self.stats.started_at)  # or None
-        self._turn_ended_at: float | None = None
-        self._awaiting_text = False
-        self._awaiting_audio = False
+        self.observer = SessionObserver(self.stats, metrics)
         self.client = client
         self.limits = config.limits
         self.target = target
@@ -143,15 +111,7 @@ class Session:
         self._to_upstream_send, self._to_upstream_receive = trio.open_memory_channel[UpstreamItem](
             self.limits.audio_queue_frames
         )
-        # Bounded in bytes by _queue_downstream; a deque so the writer can merge audio.
-        self._downstream: deque[tuple[str | bytes, BrowserMessage]] = deque()
-        self._downstream_queued = trio.Event()
-        self._downstream_bytes = 0
-        self._downstream_limit = self.limits.downstream_buffer_ms * BYTES_PER_MS
-        self._inflight_send: trio.CancelScope | None = None
-        self._writer_idle = False  # the client-writer waits for messages (nothing in flight)
-        # Messages the upstream-reader framed but the socket did not take at once (the writer's).
-        self._unflushed: list[tuple[str | bytes, BrowserMessage]] = []
+        self.downstream = Downstream(client, self.limits, self._sent_to_client, self._recorder)
 
     async def run(self) -> SessionEnd:
         """Run the session to its end; return why it ended. The client is closed on return."""
@@ -161,11 +121,11 @@ class Session:
             self._nursery = nursery
             if self._recorder is not None:
                 nursery.start_soon(self._recorder.write_batches)
-            nursery.start_soon(self._task, self._client_reader)
-            nursery.start_soon(self._task, self._client_writer)
-            await self._task(self._connect_and_serve)
+            nursery.start_soon(self._task, self._client_reader, name="client-reader")
+            nursery.start_soon(self._task, self.downstream.run_writer, name="client-writer")
+            await self._task(self._connect_and_serve)  # the upstream-reader
         end = self.end or ClientGone()
-        await self._close_client(end)
+        await self.downstream.close(end)
         if self._recorder is not None:
             await self._recorder.close(end, self.limits.close_timeout_s)
         # A client that left is a normal ending, logged with the close code its connection
@@ -195,9 +155,8 @@ class Session:
         if self.end is None:
             self.end = end
             self.ending.set()
-        if self._inflight_send is not None:
-            # A browser frame half-written would corrupt the stream: give it a bounded moment.
-            self._inflight_send.deadline = trio.current_time() + self.limits.close_timeout_s
+        # A browser frame half-written would corrupt the stream: give it a bounded moment.
+        self.downstream.cut_short()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
@@ -241,7 +200,9 @@ class Session:
             if self.metrics is not None:
                 self.metrics.upstream_connect.observe(self.stats.upstream_connect_s)
             assert self._nursery is not None
-            self._nursery.start_soon(self._task, lambda: self._audio_pump(upstream))
+            self._nursery.start_soon(
+                self._task, lambda: self._audio_pump(upstream), name="audio-pump"
+            )
             while True:  # the upstream-reader
                 await self._apply(await self._next_upstream(upstream))
                 if self.draining and not self.translator.response_active:
@@ -268,7 +229,7 @@ class Session:
         if frame is None:
             # Everything the last socket read brought is handled: its browser messages go out
             # together, before the upstream-reader waits for more.
-            self._write_through()
+            self.downstream.write_through()
             deadline = self.translator.response_deadline
             if deadline is None:
                 frame = await self._receive_upstream(upstream)
@@ -296,65 +257,17 @@ class Session:
             # Through the pump, so replies stay in order with the browser's own items.
             await self._to_pump(realtime.encode_event(event))
         for message in actions.to_client:
-            self._queue_downstream(message, wake_writer=False)  # see _next_upstream
+            self.downstream.queue(message, wake_writer=False)  # see _next_upstream
         for observation in actions.observations:
-            self._observe(observation)
+            self.observer.observe(observation, trio.current_time())
         if actions.end is not None:
             raise actions.end
 
-    def _observe(self, observation: Observation) -> None:
-        if isinstance(observation, TurnEnded):
-            self._turn_started()
-            return
-        if isinstance(observation, ResponseFinished) and observation.status != "completed":
-            # Operators see how often the upstream fails a turn (a few % on a busy Azure).
-            log.info(
-                "response not completed",
-                status=observation.status,
-                upstream_code=observation.upstream_code,
-                retried=observation.retried,
-            )
-        elif isinstance(observation, RateLimited):
-            log.info("rate limited", budget=observation.budget)
-        metrics = self.metrics
-        if metrics is None:
-            return
-        if isinstance(observation, UsageReported):
-            for kind, count in observation.tokens.items():
-                metrics.tokens.labels(kind).inc(count)
-        elif isinstance(observation, RateLimitsReported):
-            for name, remaining in observation.remaining.items():
-                metrics.rate_limit_remaining.labels(name).set(remaining)
-        elif isinstance(observation, UpstreamErrorReported):
-            metrics.upstream_errors.labels(observation.code).inc()
-        elif isinstance(observation, ResponseFinished):
-            metrics.responses.labels(observation.status).inc()
-        elif isinstance(observation, RateLimited):
-            metrics.rate_limited.labels(observation.budget).inc()
-
-    def _turn_started(self) -> None:
-        """The user ended a turn: time the answer's first text and first audio from now."""
-        self.stats.turns += 1
-        self._turn_ended_at = trio.current_time()
-        self._awaiting_text = self._awaiting_audio = True
-
     def _sent_to_client(self, message: BrowserMessage, size: int) -> None:
-        self.stats.client_out_bytes += size
-        self.stats.client_out_frames += 1
+        now = trio.current_time()
         if isinstance(message, AssistantAudio):
-            self.stats.audio_out_bytes += size
-            self.translator.audio_sent(message, trio.current_time())
-            if self._awaiting_audio and self._turn_ended_at is not None:
-                self._awaiting_audio = False
-                elapsed = trio.current_time() - self._turn_ended_at
-                if self.stats.first_audio_s is None:
-                    self.stats.first_audio_s = elapsed
-                if self.metrics is not None:
-                    self.metrics.first_audio.observe(elapsed)
-        elif isinstance(message, TextDelta) and self._awaiting_text:
-            self._awaiting_text = False
-            if self.metrics is not None and self._turn_ended_at is not None:
-                self.metrics.first_text.observe(trio.current_time() - self._turn_ended_at)
+            self.translator.audio_sent(message, now)
+        self.observer.sent_to_client(message, size, now)
 
     async def _audio_pump(self, upstream: WebSocket) -> None:
         """Sends what the client-reader and the upstream-reader queued, in order: whatever is
@@ -390,25 +303,16 @@ class Session:
     # --- the browser side ---------------------------------------------------------------------
 
     async def _client_reader(self) -> None:
-        pacer = AudioPacer(self.limits.audio_burst_ms, trio.current_time())
-        gather_s = self.limits.audio_chunk_ms / 1000
-        gather_bytes = self.limits.audio_chunk_ms * BYTES_PER_MS
-        audio = bytearray()  # microphone audio read, not yet handed to the pump
-        read_again_at = -math.inf  # while audio streams: when the socket is read next
+        microphone = MicrophoneAudio(self.limits, trio.current_time())
         while True:
             frame = self.client.receive_nowait()
             if frame is None:  # all that the last socket read brought is handled
-                if audio:
-                    # Real-time audio (under two chunks per read) is read once per chunk; a
-                    # client sending ahead (a file, a backlog) is read without waiting.
-                    streaming = len(audio) < 2 * gather_bytes
-                    read_again_at = trio.current_time() + gather_s if streaming else -math.inf
-                    await self._to_pump(bytes(audio))
-                    audio.clear()
-                if trio.current_time() < read_again_at:
+                if audio := microphone.read_all(trio.current_time()):
+                    await self._to_pump(audio)
+                if trio.current_time() < microphone.read_again_at:
                     # A microphone is streaming: let a chunk of its frames gather in the socket
                     # buffer, then read them all with this one wake-up.
-                    await self.ticker.sleep_until(read_again_at)
+                    await self.ticker.sleep_until(microphone.read_again_at)
                     frame = await self._receive_client_ready()
                 if frame is None:
                     frame = await self._receive_client()
@@ -421,28 +325,26 @@ class Session:
                     message = parse_client_text(
                         frame, max_text_bytes=self.limits.max_user_text_bytes
                     )
-                    if audio:  # the audio came first: it goes upstream first
-                        await self._to_pump(bytes(audio))
-                        audio.clear()
+                    if audio := microphone.take():  # the audio came first: it goes first
+                        await self._to_pump(audio)
                     actions = self.translator.user_message(message, trio.current_time())
                     for event in actions.to_upstream:
                         await self._to_pump(realtime.encode_event(event))
                     for reply in actions.to_client:  # rate_limited: nothing went upstream
-                        self._queue_downstream(reply)
+                        self.downstream.queue(reply)
                     for observation in actions.observations:
-                        self._observe(observation)
+                        self.observer.observe(observation, trio.current_time())
                 else:
                     check_client_audio(frame)
                     # Faster than real time beyond the burst allowance: stop reading this client.
-                    if (delay := pacer.delay(len(frame), trio.current_time())) > 0:
-                        if len(audio) >= gather_bytes:  # a chunk is ready: it need not wait
-                            await self._to_pump(bytes(audio))
-                            audio.clear()
+                    if (delay := microphone.delay(len(frame), trio.current_time())) > 0:
+                        if microphone.chunk_ready:  # a chunk is ready: it need not wait
+                            await self._to_pump(microphone.take())
                         await trio.sleep(delay)
                     self.stats.audio_in_bytes += len(frame)
-                    audio += frame
+                    microphone.append(frame)
             except InvalidClientMessage as exc:
-                self._queue_downstream(ErrorMessage(exc.code, exc.message))
+                self.downstream.queue(ErrorMessage(exc.code, exc.message))
 
     async def _to_pump(self, item: UpstreamItem) -> None:
         """Queue for the audio pump; waits only when the queue is full (the upstream is slow)."""
@@ -469,161 +371,6 @@ class Session:
             return await self.client.receive_ready()
         except ConnectionClosed as closed:  # a pong or close reply could not be written
             raise client_gone(closed) from None
-
-    def _queue_downstream(self, message: BrowserMessage, *, wake_writer: bool = True) -> None:
-        data = message.encode()
-        if self._downstream_bytes + len(data) > self._downstream_limit:
-            raise SlowClient(
-                f"the client is not reading: more than {self.limits.downstream_buffer_ms} ms "
-                "of audio are waiting for it"
-            )
-        if self._recorder is not None:
-            self._recorder.client_out(data)
-        self._downstream_bytes += len(data)
-        self._downstream.append((data, message))
-        if wake_writer:
-            self._downstream_queued.set()
-
-    def _write_through(self) -> None:
-        """The upstream-reader's shortcut, once per upstream read: while the writer is idle,
-        send what is queued now if the browser's socket takes it at once, sparing the writer a
-        wake-up (a task switch per upstream read: most of what the relay adds to a text turn).
-        Whatever does not go at once is the writer's, as is all waiting: the upstream-reader
-        never waits for the browser."""
-        if not self._downstream:
-            return
-        if not self._writer_idle or self._unflushed:
-            self._downstream_queued.set()
-            return
-        batch = self._downstream_batch()
-        try:
-            sent = self.client.send_many_nowait([data for data, _ in batch])
-        except ConnectionClosed as closed:
-            raise client_gone(closed) from None
-        if sent:
-            self._sent_batch(batch)
-        else:
-            self._unflushed = batch  # framed, partly written: the writer finishes it
-        if self._downstream or self._unflushed:
-            self._downstream_queued.set()
-
-    async def _client_writer(self) -> None:
-        while True:
-            if not self._downstream and not self._unflushed:
-                self._downstream_queued = trio.Event()
-                self._writer_idle = True
-                try:
-                    await self._downstream_queued.wait()
-                finally:
-                    self._writer_idle = False
-                continue
-            # What the upstream-reader framed but could not write goes first (and is all of
-            # this write: send_many([]) writes what is left unsent); else the next batch.
-            batch, self._unflushed = self._unflushed, []
-            messages: list[str | bytes] = []
-            if not batch:
-                batch = self._downstream_batch()
-                messages = [data for data, _ in batch]
-            # Shielded: a browser frame half-written would corrupt the stream. Bounded by the
-            # write timeout (a client that takes no data: WriteTimeout, see _task) and, once the
-            # session is ending, by the close timeout (see _finish).
-            with trio.CancelScope(shield=True) as scope:
-                self._inflight_send = scope
-                try:
-                    await self.client.send_many(messages, timeout_s=self.limits.write_timeout_s)
-                except ConnectionClosed as closed:
-                    raise client_gone(closed) from None
-                finally:
-                    self._inflight_send = None
-            if scope.cancelled_caught:  # cut mid-write (the WebSocket knows it is broken)
-                raise ClientGone()
-            self._sent_batch(batch)
-
-    def _downstream_batch(self) -> list[tuple[str | bytes, BrowserMessage]]:
-        """Queued messages for one socket write (audio merged), up to WRITE_BATCH_BYTES."""
-        batch = [self._next_downstream()]
-        size = len(batch[0][0])
-        while self._downstream and size < WRITE_BATCH_BYTES:
-            batch.append(self._next_downstream())
-            size += len(batch[-1][0])
-        return batch
-
-    def _sent_batch(self, batch: list[tuple[str | bytes, BrowserMessage]]) -> None:
-        for data, message in batch:
-            self._downstream_bytes -= len(data)
-            self._sent_to_client(message, len(data))
-
-    def _next_downstream(self) -> tuple[str | bytes, BrowserMessage]:
-        """The next message for the browser; assistant audio queued back to back (the upstream
-        sends it faster than real time) goes out as one larger binary frame."""
-        data, message = self._downstream.popleft()
-        if not isinstance(message, AssistantAudio):
-            return data, message
-        parts = [message.pcm]
-        size = len(message.pcm)
-        while self._downstream and size < MERGED_AUDIO_BYTES:
-            following = self._downstream[0][1]
-            if not isinstance(following, AssistantAudio) or following.item_id != message.item_id:
-                break
-            self._downstream.popleft()
-            parts.append(following.pcm)
-            size += len(following.pcm)
-        if len(parts) == 1:
-            return data, message
-        merged = AssistantAudio(b"".join(parts), message.item_id)
-        return merged.pcm, merged
-
-    async def _close_client(self, end: SessionEnd) -> None:
-        """Tell the browser why (what is still queued, then an ``error``) and close; every step
-        bounded, never raising for a browser that is gone or does not read. What goes out is
-        counted, so the session's end log line has the whole traffic."""
-        with trio.CancelScope(shield=True), trio.move_on_after(self.limits.close_timeout_s):
-            if self.client.open and not isinstance(end, ClientGone):
-                # What the upstream-reader framed but could not write is in the WebSocket's
-                # queue and goes first; then what is still queued here (not to a client that
-                # stopped reading); then the error.
-                framed, self._unflushed = self._unflushed, []
-                queued = [] if isinstance(end, SlowClient) else list(self._downstream)
-                messages = [data for data, _ in queued]
-                error: tuple[str, ErrorMessage] | None = None
-                if end.error_code is not None:
-                    upstream_code = getattr(end, "upstream_code", None)
-                    message = ErrorMessage(end.error_code, end.message, upstream_code=upstream_code)
-                    error = (message.encode(), message)
-                    messages.append(error[0])
-                try:
-                    await self.client.send_many(messages, timeout_s=self.limits.write_timeout_s)
-                except (ConnectionClosed, WriteTimeout):
-                    pass
-                else:
-                    self._downstream.clear()
-                    self._sent_batch([*framed, *queued])
-                    if error is not None:
-                        self._sent_to_client(error[1], len(error[0]))
-        with trio.CancelScope(shield=True):
-            await self.client.aclose(
-                end.close_code,
-                close_reason(end.message) or "",
-                close_timeout_s=self.limits.close_timeout_s,
-            )
-
-
-def client_gone(closed: ConnectionClosed) -> ClientGone:
-    """How the browser's WebSocket ended, named with the close code seen on it."""
-    received, sent = closed.received, closed.sent
-    if received is not None:
-        detail = f" ({received.reason})" if received.reason else ""
-        return ClientGone(
-            f"the client closed the connection with code {received.code}{detail}",
-            seen_code=received.code,
-        )
-    if sent is not None:  # the relay failed the connection (e.g. 1009: a message too big)
-        return ClientGone(
-            f"the client broke the WebSocket protocol ({sent.reason or 'no detail'}); "
-            f"the relay closed the connection with code {sent.code}",
-            seen_code=sent.code,
-        )
-    return ClientGone("the client dropped the connection without a close frame")
 
 
 def _upstream_text(item: UpstreamItem) -> str:
