@@ -7,7 +7,7 @@ from pathlib import Path
 
 import attrs
 
-from trio_relay.config import Limits
+from trio_relay.config import Limits, ToolSettings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -39,3 +39,26 @@ def test_every_limit_is_in_the_readme_with_its_default() -> None:
         variable = field.name.upper()
         assert variable in table, f"README lists no {variable}"
         assert table[variable] == documented(field.default), variable
+
+
+TOOL_VARIABLES = {
+    "modules": "TOOLS",
+    "mcp_servers": "MCP_SERVERS",
+    "timeout_s": "TOOL_TIMEOUT_S",
+    "events_detail": "TOOL_EVENTS_DETAIL",
+    "max_calls_per_response": "TOOL_MAX_CALLS_PER_RESPONSE",
+    "threads": "TOOL_THREADS",
+    "max_output_bytes": "TOOL_MAX_OUTPUT_BYTES",
+}
+
+
+def test_every_tool_setting_is_in_the_readme_with_its_default() -> None:
+    table = readme_defaults()
+    defaults = ToolSettings()
+    for field in attrs.fields(ToolSettings):
+        variable = TOOL_VARIABLES[field.name]
+        value = getattr(defaults, field.name)
+        if value in ((), None):
+            assert f"| `{variable}` | |" in README.read_text(), f"README lists no {variable}"
+        else:
+            assert table.get(variable) == documented(value), variable

@@ -9,6 +9,7 @@ import attrs
 
 from .browser import BrowserMessage
 from .errors import SessionEnd
+from .tools.definition import Tool
 
 
 @attrs.frozen
@@ -49,6 +50,44 @@ class RateLimited:
     budget: str
 
 
+@attrs.frozen
+class ToolCallFinished:
+    """A server-side tool call ended: ``done``, or ``failed`` with a ``reason``
+    (``invalid_arguments``, ``unknown_tool``, ``too_many_calls``, ``timeout``, ``error``,
+    ``output_too_large``)."""
+
+    call_id: str
+    name: str
+    status: str
+    reason: str | None = None
+    duration_s: float = 0.0
+
+
+@attrs.frozen
+class McpEventSeen:
+    """An upstream MCP event (``mcp_list_tools.*``, ``response.mcp_call.*``), for metering."""
+
+    event: str
+
+
+@attrs.frozen
+class McpCallFinished:
+    """The upstream ran (or failed to run) a call on a remote MCP server."""
+
+    server_label: str
+    name: str
+    error: str | None = None
+
+
+@attrs.frozen
+class McpApprovalAnswered:
+    """The relay answered an upstream ``mcp_approval_request`` by its policy."""
+
+    server_label: str
+    name: str
+    approved: bool
+
+
 Observation = (
     TurnEnded
     | UsageReported
@@ -56,12 +95,38 @@ Observation = (
     | UpstreamErrorReported
     | ResponseFinished
     | RateLimited
+    | ToolCallFinished
+    | McpEventSeen
+    | McpCallFinished
+    | McpApprovalAnswered
 )
+
+
+@attrs.frozen
+class ToolInvocation:
+    """A call for the session to run: ``tool`` with the model's validated ``arguments``."""
+
+    call_id: str
+    tool: Tool
+    arguments: dict[str, Any]
+
+
+@attrs.frozen
+class ToolResult:
+    """What a call gave: the ``output`` text the model reads (an error says what went wrong),
+    ``done`` or ``failed`` with a ``reason`` (see :class:`ToolCallFinished`)."""
+
+    call_id: str
+    output: str
+    status: str = "done"
+    reason: str | None = None
+    duration_s: float = 0.0
 
 
 @attrs.define
 class Actions:
-    """What one input makes the relay do: messages for each peer, and maybe the end of it all.
+    """What one input makes the relay do: messages for each peer, tool calls to start, and
+    maybe the end of it all.
 
     ``observations`` are facts for logs and metrics; they change nothing on the wire.
     """
@@ -70,11 +135,14 @@ class Actions:
     to_upstream: list[dict[str, Any]] = attrs.Factory(list)
     end: SessionEnd | None = None
     observations: list[Observation] = attrs.Factory(list)
+    # Server-side tool calls for the session to run now (each answered with a ToolResult).
+    start_tools: list[ToolInvocation] = attrs.Factory(list)
 
     def add(self, other: Actions) -> Actions:
         """Append ``other``'s messages and observations after ours (and its end, if any)."""
         self.to_client += other.to_client
         self.to_upstream += other.to_upstream
         self.observations += other.observations
+        self.start_tools += other.start_tools
         self.end = self.end or other.end
         return self

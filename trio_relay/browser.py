@@ -212,6 +212,39 @@ class AssistantAudio:
         return self.pcm
 
 
+@attrs.frozen
+class ToolCallUpdate:
+    """``{"type":"tool_call","id","name","status"}`` (an extension): a server-side tool call
+    ``started``, ``done`` or ``failed`` (``reason`` then says why). ``arguments`` and ``output``
+    are set only when the operator enables ``TOOL_EVENTS_DETAIL``."""
+
+    id: str
+    name: str
+    status: str
+    reason: str | None = None
+    arguments: dict[str, Any] | None = None
+    output: str | None = None
+
+    def encode(self) -> str:
+        data: dict[str, Any] = {
+            "type": "tool_call",
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+        }
+        for field in ("reason", "arguments", "output"):
+            if (value := getattr(self, field)) is not None:
+                data[field] = value
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 BrowserMessage = (
-    Connected | SpeechStarted | Transcription | TextDelta | TextDone | ErrorMessage | AssistantAudio
+    Connected
+    | SpeechStarted
+    | Transcription
+    | TextDelta
+    | TextDone
+    | ErrorMessage
+    | AssistantAudio
+    | ToolCallUpdate
 )

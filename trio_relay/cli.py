@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import attrs
@@ -24,6 +25,7 @@ from .config import (
     MIN_TICKET_SECRET_BYTES,
     Access,
     Backend,
+    Dialect,
     RelayConfig,
     is_loopback,
     load_config,
@@ -31,6 +33,8 @@ from .config import (
 from .errors import ConfigError
 from .log import get_logger, setup_logging
 from .server import Relay, serve_relay
+from .tools.loading import load_toolbox
+from .tools.toolbox import Toolbox
 from .workers import exit_when_supervisor_gone, label_worker_logs, supervise, worker_place
 
 log = get_logger("trio_relay")
@@ -92,7 +96,9 @@ def describe(config: RelayConfig) -> str:
     return f"{config.backend.value} ({config.upstream.dialect.value} dialect, {auth})"
 
 
-async def run(config: RelayConfig, supervisor_fd: int | None = None) -> None:
+async def run(
+    config: RelayConfig, supervisor_fd: int | None = None, toolbox: Toolbox | None = None
+) -> None:
     """Serve until SIGTERM/SIGINT, then drain gracefully; a second signal stops at once.
     A worker also stops (as on SIGTERM) when its supervisor's end of ``supervisor_fd`` closes."""
     if config.worker is not None:
@@ -101,13 +107,19 @@ async def run(config: RelayConfig, supervisor_fd: int | None = None) -> None:
         async with trio.open_nursery() as nursery:
             if supervisor_fd is not None:
                 nursery.start_soon(exit_when_supervisor_gone, supervisor_fd)
-            relay: Relay = await nursery.start(serve_relay, config)
+            relay: Relay = await nursery.start(partial(serve_relay, config, toolbox=toolbox))
             log.info(
                 "trio-relay listening",
                 url=f"http://{config.host}:{relay.port}",
                 upstream=describe(config),
                 pid=os.getpid(),
             )
+            if toolbox:
+                log.info(
+                    "server-side tools",
+                    tools=sorted(toolbox.functions),
+                    mcp_servers=[server.label for server in toolbox.mcp_servers],
+                )
             access = config.access
             if access.client_auth.mode is ClientAuthMode.NONE and not is_loopback(config.host):
                 log.warning(
@@ -150,6 +162,16 @@ def check_record_dir(config: RelayConfig) -> None:
         raise ConfigError("RECORD_DIR", f"cannot create {path!r}: {exc.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError("RECORD_DIR", f"{path!r} is not a writable directory")
+
+
+def check_tools_dialect(config: RelayConfig, toolbox: Toolbox) -> None:
+    """MCP servers are a GA Realtime feature: an Azure preview (beta) upstream refuses them."""
+    if toolbox.mcp_servers and config.upstream and config.upstream.dialect is Dialect.BETA:
+        raise ConfigError(
+            "MCP_SERVERS",
+            "remote MCP servers need the GA Realtime protocol; this AZURE_OPENAI_API_VERSION "
+            "speaks the beta dialect (use a GA api-version, or unset MCP_SERVERS)",
+        )
 
 
 def mint(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -215,6 +237,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         config = load_config(env, host=args.host, port=args.port, workers=args.workers)
         check_record_dir(config)
+        toolbox = load_toolbox(config.tools, env)
+        check_tools_dialect(config, toolbox)
     except ConfigError as exc:
         print(f"trio-relay: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -232,7 +256,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if config.workers > 1:
             trio.run(supervise, config)
         else:
-            trio.run(run, config, args.supervisor_fd)
+            trio.run(run, config, args.supervisor_fd, toolbox)
     except OSError as exc:
         print(
             f"trio-relay: cannot listen on {config.host}:{config.port}: {exc.strerror}",

@@ -142,6 +142,19 @@ class Recording:
 
 
 @attrs.frozen
+class ToolSettings:
+    """Server-side tools (trio_relay.tools): where they come from and the bounds on a call."""
+
+    modules: tuple[str, ...] = ()  # TOOLS: modules whose @tool functions the model may call
+    mcp_servers: str | None = None  # MCP_SERVERS: a JSON or TOML file of remote MCP servers
+    timeout_s: float = 10.0
+    events_detail: bool = False  # arguments and outputs in the browser's tool_call messages
+    max_calls_per_response: int = 8
+    threads: int = 8  # worker threads for plain-def tools, per process
+    max_output_bytes: int = 32 * 1024
+
+
+@attrs.frozen
 class WorkerPlace:
     """A worker of ``--workers N`` (set by the command line, not a setting): its index and the
     relay's shared directory (metrics files, session slots) that its supervisor set up."""
@@ -171,6 +184,7 @@ class RelayConfig:
     # Serve /metrics (only) on this port as well, e.g. one the ingress does not expose.
     metrics_port: int | None = None
     record: Recording = Recording()
+    tools: ToolSettings = ToolSettings()
 
 
 # --- parsing helpers -------------------------------------------------------------------------
@@ -363,6 +377,22 @@ def _recording(env: Mapping[str, str]) -> Recording:
         dir=env.get("RECORD_DIR", "").strip() or None,
         keep_audio=_flag(env, "RECORD_AUDIO", d.keep_audio),
         buffer_bytes=_int(env, "RECORD_BUFFER_BYTES", d.buffer_bytes, minimum=1024),
+    )
+
+
+def _tools(env: Mapping[str, str]) -> ToolSettings:
+    d = ToolSettings()
+    modules = tuple(m.strip() for m in env.get("TOOLS", "").split(",") if m.strip())
+    return ToolSettings(
+        modules=modules,
+        mcp_servers=env.get("MCP_SERVERS", "").strip() or None,
+        timeout_s=_float(env, "TOOL_TIMEOUT_S", d.timeout_s, low=0.1, high=3600),
+        events_detail=_flag(env, "TOOL_EVENTS_DETAIL", d.events_detail),
+        max_calls_per_response=_int(
+            env, "TOOL_MAX_CALLS_PER_RESPONSE", d.max_calls_per_response, minimum=1
+        ),
+        threads=_int(env, "TOOL_THREADS", d.threads, minimum=1),
+        max_output_bytes=_int(env, "TOOL_MAX_OUTPUT_BYTES", d.max_output_bytes, minimum=16),
     )
 
 
@@ -567,4 +597,5 @@ def load_config(
         static_dir=env.get("STATIC_DIR", "").strip() or DEFAULT_STATIC_DIR,
         metrics_port=metrics_port,
         record=_recording(env),
+        tools=_tools(env),
     )

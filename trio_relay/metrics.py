@@ -30,6 +30,7 @@ from .config import WorkerPlace
 from .stats import DIRECTIONS, SessionStats
 
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0)
+TOOL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # How stale a worker's traffic counters may be in another worker's scrape.
 TRAFFIC_FLUSH_INTERVAL_S = 1.0
 
@@ -168,6 +169,33 @@ class RelayMetrics:
             "Connections hung up on, by reason (max_connections, max_connections_per_ip, "
             "request_timeout, write_timeout).",
             ["reason"],
+            registry=r,
+        )
+
+        self.tool_calls = Counter(
+            "trio_relay_tool_calls",
+            "Server-side tool calls ended, by tool and outcome (done, or why it failed: "
+            "invalid_arguments, unknown_tool, too_many_calls, timeout, error, output_too_large).",
+            ["tool", "outcome"],
+            registry=r,
+        )
+        self.tool_call_seconds = Histogram(
+            "trio_relay_tool_call_seconds",
+            "How long server-side tool calls ran, by tool.",
+            ["tool"],
+            buckets=TOOL_BUCKETS,
+            registry=r,
+        )
+        self.mcp_events = Counter(
+            "trio_relay_mcp_events",
+            "MCP events from the upstream (mcp_list_tools.*, response.mcp_call*), by type.",
+            ["event"],
+            registry=r,
+        )
+        self.mcp_approvals = Counter(
+            "trio_relay_mcp_approvals",
+            "MCP approval requests the relay answered, by server and decision.",
+            ["server", "decision"],
             registry=r,
         )
 

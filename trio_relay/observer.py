@@ -4,21 +4,27 @@ beyond logging and metric updates; the session calls it from its tasks."""
 
 from __future__ import annotations
 
-from .browser import AssistantAudio, BrowserMessage, TextDelta
-from .log import get_logger
-from .metrics import RelayMetrics
-from .stats import SessionStats
-from .translator import (
+from .actions import (
+    McpApprovalAnswered,
+    McpCallFinished,
+    McpEventSeen,
     Observation,
     RateLimited,
     RateLimitsReported,
     ResponseFinished,
+    ToolCallFinished,
     TurnEnded,
     UpstreamErrorReported,
     UsageReported,
 )
+from .browser import AssistantAudio, BrowserMessage, TextDelta
+from .log import get_logger
+from .metrics import RelayMetrics
+from .stats import SessionStats
 
 log = get_logger("trio_relay.session")
+# Tool calls refused before they ran: no duration to observe.
+_NOT_RUN = frozenset({"unknown_tool", "invalid_arguments", "too_many_calls"})
 
 
 class SessionObserver:
@@ -43,6 +49,30 @@ class SessionObserver:
             )
         elif isinstance(observation, RateLimited):
             log.info("rate limited", budget=observation.budget)
+        elif isinstance(observation, ToolCallFinished):
+            log.info(
+                "tool call",
+                tool=observation.name,
+                call_id=observation.call_id,
+                outcome=observation.status,
+                reason=observation.reason,
+                duration_s=round(observation.duration_s, 4),
+            )
+        elif isinstance(observation, McpCallFinished):
+            log.info(
+                "mcp call",
+                server=observation.server_label,
+                tool=observation.name,
+                outcome="failed" if observation.error else "done",
+                error=observation.error,
+            )
+        elif isinstance(observation, McpApprovalAnswered):
+            log.info(
+                "mcp approval",
+                server=observation.server_label,
+                tool=observation.name,
+                approved=observation.approved,
+            )
         metrics = self.metrics
         if metrics is None:
             return
@@ -58,6 +88,19 @@ class SessionObserver:
             metrics.responses.labels(observation.status).inc()
         elif isinstance(observation, RateLimited):
             metrics.rate_limited.labels(observation.budget).inc()
+        elif isinstance(observation, ToolCallFinished):
+            # A name the model made up is not a label: label values stay the configured tools.
+            name = observation.name if observation.reason != "unknown_tool" else "(unknown)"
+            outcome = observation.reason or observation.status
+            metrics.tool_calls.labels(name, outcome).inc()
+            if observation.reason not in _NOT_RUN:
+                metrics.tool_call_seconds.labels(name).observe(observation.duration_s)
+        elif isinstance(observation, McpEventSeen):
+            metrics.mcp_events.labels(observation.event).inc()
+        elif isinstance(observation, McpApprovalAnswered):
+            metrics.mcp_approvals.labels(
+                observation.server_label, "approved" if observation.approved else "denied"
+            ).inc()
 
     def _turn_ended(self, now: float) -> None:
         """The user ended a turn: time the answer's first text and first audio from now."""

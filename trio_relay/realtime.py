@@ -18,8 +18,11 @@ PCM_RATE = 24000
 BYTES_PER_MS = PCM_RATE * 2 // 1000  # PCM16 mono at 24 kHz: 48 bytes per millisecond
 
 
-def session_update(settings: SessionSettings, dialect: Dialect) -> dict[str, Any]:
-    """The ``session.update`` sent before anything else; all values from server configuration."""
+def session_update(
+    settings: SessionSettings, dialect: Dialect, *, tools: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The ``session.update`` sent before anything else; all values from server configuration
+    (``tools``: the server-side tools' declarations, :mod:`trio_relay.tools`)."""
     turn_detection = {
         "type": "server_vad",
         "threshold": settings.vad_threshold,
@@ -31,11 +34,13 @@ def session_update(settings: SessionSettings, dialect: Dialect) -> dict[str, Any
     transcription = (
         {"model": settings.transcription_model} if settings.transcription_model else None
     )
+    tool_fields: dict[str, Any] = {"tools": tools, "tool_choice": "auto"} if tools else {}
     if dialect is Dialect.GA:
         audio_format = {"type": "audio/pcm", "rate": PCM_RATE}
         return {
             "type": "session.update",
             "session": {
+                **tool_fields,
                 "type": "realtime",
                 "output_modalities": [settings.output_modality],
                 "instructions": settings.instructions,
@@ -53,6 +58,7 @@ def session_update(settings: SessionSettings, dialect: Dialect) -> dict[str, Any
     return {
         "type": "session.update",
         "session": {
+            **tool_fields,
             "modalities": modalities,
             "instructions": settings.instructions,
             "voice": settings.voice,
@@ -118,6 +124,8 @@ class ServerEvent(Enum):
     RESPONSE_DONE = auto()
     SPEECH_STOPPED = auto()
     RATE_LIMITS = auto()
+    OUTPUT_ITEM_DONE = auto()  # a function call, an MCP call or approval request, a message...
+    MCP = auto()  # an MCP event, metered
     TOLERATED = auto()  # known, nothing for the browser
 
 
@@ -143,7 +151,19 @@ SERVER_EVENTS: dict[str, ServerEvent] = {
     "response.done": ServerEvent.RESPONSE_DONE,
     "input_audio_buffer.speech_stopped": ServerEvent.SPEECH_STOPPED,
     "rate_limits.updated": ServerEvent.RATE_LIMITS,
+    "response.output_item.done": ServerEvent.OUTPUT_ITEM_DONE,
 }
+for _name in (
+    "mcp_list_tools.in_progress",
+    "mcp_list_tools.completed",
+    "mcp_list_tools.failed",
+    "response.mcp_call_arguments.delta",
+    "response.mcp_call_arguments.done",
+    "response.mcp_call.in_progress",
+    "response.mcp_call.completed",
+    "response.mcp_call.failed",
+):
+    SERVER_EVENTS[_name] = ServerEvent.MCP
 
 for _name in (
     "session.created",
@@ -157,7 +177,6 @@ for _name in (
     "conversation.item.input_audio_transcription.delta",
     "conversation.item.input_audio_transcription.segment",
     "response.output_item.added",
-    "response.output_item.done",
     "response.content_part.added",
     "response.output_audio.done",
     "response.audio.done",

@@ -10,6 +10,7 @@ and the frontend as plain HTTP (:func:`trio_relay.http.route`), and the WebSocke
 
 from __future__ import annotations
 
+import os
 import resource
 import socket
 import time
@@ -48,11 +49,14 @@ from .http import (
 )
 from .log import get_logger
 from .metrics import RelayMetrics
-from .redact import register_config
+from .redact import register, register_config
 from .session import Session
 from .shared_slots import session_slots
 from .stats import SessionStats
 from .ticker import Ticker
+from .tools.loading import load_toolbox
+from .tools.runner import ToolRunner
+from .tools.toolbox import InvalidToolsClaim, Toolbox
 from .upstream import UpstreamConnector
 from .websocket import ConnectionClosed, accept
 
@@ -73,6 +77,7 @@ class Admitted:
 
     who: ClientIdentity
     budgets: Budgets
+    toolbox: Toolbox
 
 
 class Relay:
@@ -85,8 +90,15 @@ class Relay:
         tokens: EntraTokenSource | None,
         *,
         connector: UpstreamConnector | None = None,
+        toolbox: Toolbox | None = None,
     ) -> None:
         self.config = config
+        self.toolbox = toolbox or Toolbox()
+        tools = config.tools
+        # One pool of tool threads for the whole process, whatever the number of sessions.
+        self.tool_runner = ToolRunner(
+            tools.timeout_s, tools.max_output_bytes, trio.CapacityLimiter(tools.threads)
+        )
         self.connector = connector  # how sessions reach the upstream; None: the network
         self.limits = config.limits
         self.target = target
@@ -214,7 +226,8 @@ class Relay:
                 find_credential(request.headers, target), time.time()
             )
             budgets = Budgets.from_limits(self.limits).with_claims(who.claims)
-        except (AuthFailed, InvalidClaims) as exc:
+            toolbox = self.toolbox.for_claims(who.claims)
+        except (AuthFailed, InvalidClaims, InvalidToolsClaim) as exc:
             failure = exc if isinstance(exc, AuthFailed) else AuthFailed(str(exc))
             log.warning("refused a WebSocket: authentication failed", ip=ip, reason=failure.reason)
             return "auth", text(
@@ -226,7 +239,7 @@ class Relay:
         if refusal is not None:
             log.warning("refused a WebSocket: at capacity", ip=ip, client=who.name, reason=refusal)
             return "capacity", text(503, refusal, retry_after=5)
-        return Admitted(who, budgets)
+        return Admitted(who, budgets, toolbox)
 
     async def _serve_websocket(
         self, http: HttpConnection, request: h11.Request, admitted: Admitted
@@ -258,6 +271,8 @@ class Relay:
             ticker=self.ticker,
             budgets=admitted.budgets,
             connector=self.connector,
+            toolbox=admitted.toolbox,
+            tool_runner=self.tool_runner,
         )
         self.sessions.add(session)
         self.metrics.active_sessions.inc()
@@ -386,6 +401,7 @@ async def serve_relay(
     listeners: Sequence[Listener] | None = None,
     metrics_listeners: Sequence[Listener] | None = None,
     connector: UpstreamConnector | None = None,
+    toolbox: Toolbox | None = None,
     task_status: trio.TaskStatus[Relay] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled or :meth:`Relay.shutdown`. ``task_status.started`` gets the relay.
@@ -394,13 +410,19 @@ async def serve_relay(
     reaches the upstream over the network. ``listeners`` and ``metrics_listeners`` replace the
     TCP listeners (they are closed on exit like those), and ``connector`` replaces the network
     to the upstream: tests serve the relay on in-memory streams this way (``tests/harness.py``).
+    ``toolbox``: the server-side tools; by default those ``config.tools`` names (``TOOLS``,
+    ``MCP_SERVERS``), loaded now.
     """
+    if toolbox is None:
+        toolbox = load_toolbox(config.tools, os.environ)
     tokens = (
         EntraTokenSource() if config.upstream is not None and config.upstream.use_entra_id else None
     )
     register_config(config)  # its secrets never reach a log or a browser (trio_relay.redact)
+    for server in toolbox.mcp_servers:
+        register(*server.secrets)
     async with open_upstream_target(config) as target:
-        relay = Relay(config, target, tokens, connector=connector)
+        relay = Relay(config, target, tokens, connector=connector, toolbox=toolbox)
         relay.task = trio.lowlevel.current_task()
         if listeners is not None:
             relay.listeners = list(listeners)

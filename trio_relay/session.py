@@ -66,7 +66,10 @@ from .observer import SessionObserver
 from .record import open_recorder
 from .stats import SessionStats
 from .ticker import Ticker
-from .translator import Actions, Translator
+from .tool_calls import ToolCalls
+from .tools.runner import ToolRunner
+from .tools.toolbox import Toolbox
+from .translator import Actions, ToolInvocation, Translator
 from .upstream import UpstreamConnector, closed_error, open_upstream
 from .websocket import ConnectionClosed, WebSocket, WriteTimeout
 
@@ -88,6 +91,8 @@ class Session:
         ticker: Ticker | None = None,
         budgets: Budgets | None = None,
         connector: UpstreamConnector | None = None,
+        toolbox: Toolbox | None = None,
+        tool_runner: ToolRunner | None = None,
     ) -> None:
         self.connector = connector  # None: the network (trio_relay.upstream)
         self.id = f"s-{secrets.token_hex(6)}"  # unique across workers and replicas
@@ -100,9 +105,20 @@ class Session:
         self.limits = config.limits
         self.target = target
         self.tokens = tokens
-        # Budgets: from the limits, unless the server built them from a ticket's claims.
+        # Budgets and tools: from the configuration, unless a ticket's claims narrowed them.
+        tool_settings = config.tools
+        tools = ToolCalls(
+            toolbox or Toolbox(),
+            max_calls_per_response=tool_settings.max_calls_per_response,
+            detail=tool_settings.events_detail,
+        )
+        self.tool_runner = tool_runner or ToolRunner(
+            tool_settings.timeout_s,
+            tool_settings.max_output_bytes,
+            trio.CapacityLimiter(tool_settings.threads),
+        )
         self.translator = Translator(
-            config.session, target.dialect, limits=config.limits, budgets=budgets
+            config.session, target.dialect, limits=config.limits, budgets=budgets, tools=tools
         )
         self.end: SessionEnd | None = None
         self.ending = trio.Event()  # set when the session's end is decided, before the close
@@ -147,7 +163,7 @@ class Session:
     def drain(self) -> None:
         """End the session as soon as no response is in flight."""
         self.draining = True
-        if not self.translator.response_active:
+        if not self.translator.busy:
             self._finish(ServerShuttingDown("the relay is shutting down; please reconnect"))
 
     def _finish(self, end: SessionEnd) -> None:
@@ -205,7 +221,7 @@ class Session:
             )
             while True:  # the upstream-reader
                 await self._apply(await self._next_upstream(upstream))
-                if self.draining and not self.translator.response_active:
+                if self.draining and not self.translator.busy:
                     raise ServerShuttingDown("the relay is shutting down; please reconnect")
 
     async def _configure(self, upstream: WebSocket) -> None:
@@ -252,16 +268,36 @@ class Session:
                 self._recorder.upstream_closed(exc.received)
             raise closed_error(exc) from None
 
-    async def _apply(self, actions: Actions) -> None:
+    async def _apply(self, actions: Actions, *, wake_writer: bool = False) -> None:
+        """Carry out the translator's actions. From the upstream-reader the browser's messages
+        wait for the write-through after the socket read (see :meth:`_next_upstream`); from
+        other tasks (a tool call) ``wake_writer`` sends them at once."""
         for event in actions.to_upstream:
             # Through the pump, so replies stay in order with the browser's own items.
             await self._to_pump(realtime.encode_event(event))
         for message in actions.to_client:
-            self.downstream.queue(message, wake_writer=False)  # see _next_upstream
+            self.downstream.queue(message, wake_writer=wake_writer)
         for observation in actions.observations:
             self.observer.observe(observation, trio.current_time())
+        assert self._nursery is not None
+        for call in actions.start_tools:
+            self._nursery.start_soon(self._run_tool, call, name=f"tool:{call.tool.name}")
         if actions.end is not None:
             raise actions.end
+
+    async def _run_tool(self, call: ToolInvocation) -> None:
+        """One tool call, a task of the session's nursery: cancelled with it, and its result
+        answered through the translator. A tool's failure is the model's to hear, not the
+        session's (the runner catches it); only the answer going upstream can end the session."""
+        result = await self.tool_runner.run(call)
+        actions = self.translator.tool_finished(result, trio.current_time())
+        try:
+            await self._apply(actions, wake_writer=True)
+        except SessionEnd as end:
+            self._finish(end)
+        except Exception:
+            log.exception("internal error")
+            self._finish(InternalError("the relay hit an internal error; see its log"))
 
     def _sent_to_client(self, message: BrowserMessage, size: int) -> None:
         now = trio.current_time()

@@ -11,7 +11,9 @@ State it keeps, and why:
   browser, to truncate it where the user barged in;
 - which input items the browser has been told about with ``speech_started``, so a
   ``transcription`` is never sent without one before it;
-- the open text streams, so every ``text_delta`` stream ends with exactly one ``text_done``.
+- the open text streams, so every ``text_delta`` stream ends with exactly one ``text_done``;
+- the server-side tool calls (:mod:`trio_relay.tool_calls`): which are running, and when their
+  outputs and the ``response.create`` that follows them go upstream.
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ import attrs
 from . import realtime
 from .actions import (
     Actions,
+    McpEventSeen,
     Observation,
     RateLimited,
     RateLimitsReported,
     ResponseFinished,
+    ToolInvocation,
+    ToolResult,
     TurnEnded,
     UpstreamErrorReported,
     UsageReported,
@@ -52,6 +57,8 @@ from .config import Dialect, Limits, SessionSettings
 from .errors import SessionExpired, UpstreamFailed
 from .realtime import BYTES_PER_MS, ServerEvent
 from .responses import ResponseState, cap, rate_limited
+from .tool_calls import ToolCalls
+from .tools.toolbox import Toolbox
 
 DEFAULT_LIMITS = Limits()
 
@@ -63,6 +70,8 @@ __all__ = [
     "RateLimitsReported",
     "ResponseFinished",
     "Translator",
+    "ToolInvocation",
+    "ToolResult",
     "TurnEnded",
     "UpstreamErrorReported",
     "UsageReported",
@@ -101,6 +110,7 @@ class Translator:
         *,
         limits: Limits = DEFAULT_LIMITS,
         budgets: Budgets | None = None,
+        tools: ToolCalls | None = None,
     ) -> None:
         self.settings = settings
         self.dialect = dialect
@@ -112,6 +122,7 @@ class Translator:
             timeout_s=limits.upstream_response_timeout_s,
             retry_failed=limits.retry_failed_responses,
         )
+        self.tools = tools or ToolCalls(Toolbox())
         self.audio_item: AssistantAudioItem | None = None
         self.unknown_events: Counter[str] = Counter()
         self._announced_inputs: set[str] = set()
@@ -120,6 +131,11 @@ class Translator:
     @property
     def response_active(self) -> bool:
         return self.responses.active
+
+    @property
+    def busy(self) -> bool:
+        """A response is in flight, or tool calls run or wait to be answered."""
+        return self.responses.active or self.tools.busy
 
     @property
     def response_create_queued(self) -> bool:
@@ -133,7 +149,9 @@ class Translator:
     # --- browser -> upstream ------------------------------------------------------------------
 
     def session_update(self) -> dict[str, Any]:
-        return realtime.session_update(self.settings, self.dialect)
+        return realtime.session_update(
+            self.settings, self.dialect, tools=self.tools.toolbox.declarations()
+        )
 
     def user_message(self, message: UserMessage, now: float) -> Actions:
         """A typed turn at ``now``: its item and a ``response.create`` (or queued), unless it
@@ -160,6 +178,17 @@ class Translator:
             item.sent_bytes += len(audio.pcm)
             if item.first_sent_at is None and now != math.inf:
                 item.first_sent_at = now
+
+    def tool_finished(self, result: ToolResult, now: float) -> Actions:
+        """A tool call the session ran has its result (see :mod:`trio_relay.tool_calls`)."""
+        return self._answering(self.tools.finished(result), now)
+
+    def _answering(self, actions: Actions, now: float) -> Actions:
+        """Tool outputs or MCP approvals going upstream are followed by a ``response.create``
+        (after the active response, if any), so the model goes on with them."""
+        if actions.to_upstream:
+            actions.add(self.responses.request(now))
+        return actions
 
     # --- upstream -> browser ------------------------------------------------------------------
 
@@ -229,6 +258,13 @@ class Translator:
             return self._error(event)
         if kind is ServerEvent.SESSION_UPDATED:
             return self._session_updated()
+        if kind is ServerEvent.OUTPUT_ITEM_DONE:
+            item = event["item"]
+            if not isinstance(item, dict):
+                raise TypeError("field 'item' must be an object")
+            return self._answering(self.tools.item_done(item, str(event.get("response_id"))), now)
+        if kind is ServerEvent.MCP:
+            return Actions(observations=[McpEventSeen(str(event["type"]))])
         return Actions()  # ServerEvent.TOLERATED
 
     def _session_updated(self) -> Actions:
@@ -307,7 +343,10 @@ class Translator:
                 if isinstance(value := usage.get(kind), int) and not isinstance(value, bool)
             }
             actions.observations.append(UsageReported(tokens))
-        return actions.add(self.responses.done(response, now))
+        actions.add(self.responses.done(response, now))
+        if self.responses.abandoned_response(response):
+            return actions
+        return actions.add(self._answering(self.tools.response_done(response), now))
 
     def _close_texts(self) -> Actions:
         actions = Actions(to_client=[TextDone(text_id) for text_id in self._open_texts])
