@@ -32,6 +32,7 @@ from fake_upstream import FakeUpstream
 from trio_relay.config import RelayConfig, UpstreamTarget
 from trio_relay.probe import speech_like_pcm
 from trio_relay.server import Relay, serve_relay
+from trio_relay.tools.toolbox import Toolbox
 from trio_relay.upstream import UpstreamConnector
 from trio_relay.websocket import WebSocket, accept
 
@@ -195,10 +196,15 @@ def _the_one_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 async def serve_in_memory(
-    nursery: trio.Nursery, config: RelayConfig, fake: FakeUpstream
+    nursery: trio.Nursery,
+    config: RelayConfig,
+    fake: FakeUpstream,
+    *,
+    toolbox: Toolbox | None = None,
 ) -> MemoryRelay:
     """Serve ``config`` in ``nursery`` on a memory listener, its upstream being ``fake`` over
-    memory streams (whatever ``config``'s upstream URL says; its path and query still route)."""
+    memory streams (whatever ``config``'s upstream URL says; its path and query still route);
+    ``toolbox``: the relay's server-side tools (default: what ``config.tools`` names)."""
     listener = MemoryListener()
     relay: Relay = await nursery.start(
         partial(
@@ -207,6 +213,7 @@ async def serve_in_memory(
             listeners=[listener],
             metrics_listeners=[],
             connector=memory_connector(fake, nursery),
+            toolbox=toolbox,
         )
     )
     return MemoryRelay(relay, listener, nursery)

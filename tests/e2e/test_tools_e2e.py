@@ -1,0 +1,205 @@
+"""Server-side tools end to end, in memory against the fake upstream in both dialects: the model
+asks (the fake's documented triggers), the relay runs the call inside the session and answers,
+the model's reply quotes the result, and the browser sees the call's progress."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from harness import Browser, is_control, serve_in_memory
+
+from fake_upstream import FakeUpstream
+from trio_relay.config import (
+    Dialect,
+    RelayConfig,
+    SessionSettings,
+    ToolSettings,
+    azure_target,
+    openai_target,
+)
+from trio_relay.tools import ToolError, tool
+from trio_relay.tools.definition import define_tool
+from trio_relay.tools.examples import convert_units, get_time, roll_dice
+from trio_relay.tools.toolbox import Toolbox
+
+RUNNING = {"calls": 0, "cancelled": 0}
+
+
+@tool
+async def lookup_order(order_id: str) -> dict[str, str]:
+    """Look up an order by its id."""
+    RUNNING["calls"] += 1
+    if order_id == "missing":
+        raise ToolError("no order with that id")
+    return {"order_id": order_id, "status": "shipped"}
+
+
+@tool
+async def wait_forever(reason: str) -> str:
+    """Takes forever."""
+    try:
+        await trio.sleep_forever()
+    finally:
+        RUNNING["cancelled"] += 1
+    return reason
+
+
+TOOLBOX = Toolbox.of(
+    [define_tool(f) for f in (lookup_order, wait_forever, get_time, convert_units, roll_dice)]
+)
+
+
+def config_for(fake: FakeUpstream, dialect: Dialect, **tools: Any) -> RelayConfig:
+    if dialect is Dialect.GA:
+        target = openai_target(f"{fake.url}/v1", "gpt-realtime", "sk-test")
+    else:
+        target = azure_target(fake.url, "dep", api_key="k", api_version="2024-10-01-preview")
+    return RelayConfig(
+        upstream=target,
+        session=SessionSettings(output_modality="text"),
+        tools=ToolSettings(**tools),
+    )
+
+
+async def reply_to(browser: Browser, text: str) -> tuple[list[dict[str, Any]], str]:
+    """Send a typed turn; the tool_call messages and the text of the reply that follows them."""
+    await browser.send_text(text)
+    calls: list[dict[str, Any]] = []
+    reply = ""
+    while True:
+        message = await browser.next_message()
+        if message["type"] == "tool_call":
+            calls.append(message)
+        elif message["type"] == "text_delta":
+            reply += message["delta"]
+        elif message == {"type": "control", "action": "text_done", "id": message.get("id")}:
+            return calls, reply
+        elif message["type"] == "error":
+            raise AssertionError(f"unexpected error {message}")
+
+
+@pytest.fixture(autouse=True)
+def counters() -> None:
+    RUNNING.update(calls=0, cancelled=0)
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+async def test_a_call_runs_in_the_relay_and_the_model_quotes_its_result(
+    nursery: trio.Nursery,
+    fake: FakeUpstream,
+    autojump_clock: trio.testing.MockClock,
+    dialect: Dialect,
+) -> None:
+    site = await serve_in_memory(nursery, config_for(fake, dialect), fake, toolbox=TOOLBOX)
+    async with site.browser() as browser:
+        await browser.until(is_control("connected"))
+        calls, reply = await reply_to(browser, 'call lookup_order {"order_id": "A-17"}')
+    assert [(c["name"], c["status"]) for c in calls] == [
+        ("lookup_order", "started"),
+        ("lookup_order", "done"),
+    ]
+    assert calls[0]["id"] == calls[1]["id"] and set(calls[1]) == {"type", "id", "name", "status"}
+    assert "shipped" in reply and "A-17" in reply
+    assert RUNNING["calls"] == 1
+    # What went upstream: the declared tools, one output for the call, then a response.create.
+    (record,) = fake.connections
+    sent = record.received
+    declared = sent[0]["session"]["tools"]
+    assert {tool["name"] for tool in declared} == set(TOOLBOX.functions)
+    outputs = [e for e in sent if e.get("item", {}).get("type") == "function_call_output"]
+    assert len(outputs) == 1 and json.loads(outputs[0]["item"]["output"])["status"] == "shipped"
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+async def test_parallel_calls_and_a_failing_one_are_answered_together(
+    nursery: trio.Nursery,
+    fake: FakeUpstream,
+    autojump_clock: trio.testing.MockClock,
+    dialect: Dialect,
+) -> None:
+    site = await serve_in_memory(nursery, config_for(fake, dialect), fake, toolbox=TOOLBOX)
+    async with site.browser() as browser:
+        await browser.until(is_control("connected"))
+        calls, reply = await reply_to(
+            browser,
+            'call lookup_order {"order_id": "B-2"} call lookup_order {"order_id": "missing"}'
+            ' call lookup_order {"order_id": 7, "extra": true}',
+        )
+    outcome = {c["id"]: (c["status"], c.get("reason")) for c in calls if c["status"] != "started"}
+    assert sorted(outcome.values(), key=str) == sorted(
+        [("done", None), ("failed", "error"), ("failed", "invalid_arguments")], key=str
+    )
+    assert "shipped" in reply and "no order with that id" in reply
+    assert "order_id" in reply  # the model reads what was wrong with its arguments
+    assert RUNNING["calls"] == 2  # the invalid call never ran
+
+
+async def test_the_demo_tools_answer_a_natural_question(
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
+    config = config_for(fake, Dialect.GA, modules=("trio_relay.tools.examples",))
+    site = await serve_in_memory(nursery, config, fake)  # the toolbox TOOLS names
+    async with site.browser() as browser:
+        await browser.until(is_control("connected"))
+        calls, reply = await reply_to(browser, "What time is it in Tokyo?")
+        assert [c["name"] for c in calls] == ["get_time", "get_time"]
+        assert "Asia/Tokyo" in reply
+        calls, reply = await reply_to(browser, "convert 10 km to miles")
+        assert [c["status"] for c in calls] == ["started", "done"] and "6.2137" in reply
+
+
+async def test_detail_shows_arguments_and_outputs_to_the_browser(
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
+    config = config_for(fake, Dialect.GA, events_detail=True)
+    site = await serve_in_memory(nursery, config, fake, toolbox=TOOLBOX)
+    async with site.browser() as browser:
+        await browser.until(is_control("connected"))
+        calls, _ = await reply_to(browser, 'call lookup_order {"order_id": "C-3"}')
+    assert calls[0]["arguments"] == {"order_id": "C-3"}
+    assert json.loads(calls[1]["output"]) == {"order_id": "C-3", "status": "shipped"}
+
+
+async def test_a_call_that_takes_too_long_is_answered_with_a_timeout(
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
+    config = config_for(fake, Dialect.GA, timeout_s=3)
+    site = await serve_in_memory(nursery, config, fake, toolbox=TOOLBOX)
+    async with site.browser() as browser:
+        await browser.until(is_control("connected"))
+        started = trio.current_time()
+        calls, reply = await reply_to(browser, 'call wait_forever {"reason": "x"}')
+        assert trio.current_time() - started == pytest.approx(3, abs=0.5)
+    assert calls[-1]["status"] == "failed" and calls[-1]["reason"] == "timeout"
+    assert "did not finish within 3 s" in reply
+    assert RUNNING["cancelled"] == 1
+
+
+async def test_a_call_still_running_when_the_browser_leaves_is_cancelled(
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
+    site = await serve_in_memory(nursery, config_for(fake, Dialect.GA), fake, toolbox=TOOLBOX)
+    async with site.browser() as browser:
+        await browser.until(is_control("connected"))
+        await browser.send_text('call wait_forever {"reason": "x"}')
+        await browser.until(lambda m: m.get("status") == "started")
+    with trio.fail_after(5):
+        await site.relay.sessions_ended()
+    assert RUNNING["cancelled"] == 1
+
+
+async def test_the_session_keeps_talking_while_a_tool_runs(
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
+    config = config_for(fake, Dialect.GA, timeout_s=60)
+    site = await serve_in_memory(nursery, config, fake, toolbox=TOOLBOX)
+    async with site.browser() as browser:
+        await browser.until(is_control("connected"))
+        await browser.send_text('call wait_forever {"reason": "x"}')
+        await browser.until(lambda m: m.get("status") == "started")
+        _, reply = await reply_to(browser, "hello meanwhile")
+        assert "hello meanwhile" in reply
