@@ -139,8 +139,10 @@ async def test_parallel_calls_and_a_failing_one_are_answered_together(
 
 
 async def test_the_demo_tools_answer_a_natural_question(
-    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, fake: FakeUpstream
 ) -> None:
+    # The real clock: these tools are plain functions, run in a worker thread, and a virtual
+    # clock would jump past every timeout while the thread works.
     config = config_for(fake, Dialect.GA, modules=("trio_relay.tools.examples",))
     site = await serve_in_memory(nursery, config, fake)  # the toolbox TOOLS names
     async with site.browser() as browser:
