@@ -376,8 +376,10 @@ def test_mcp_approval_requests_are_answered_by_the_servers_allow_list(
             "type": "conversation.item.create",
             "item": {
                 "type": "mcp_approval_response",
+                "id": "relay_approval_1",
                 "approval_request_id": "mcpr_1",
                 "approve": approved,
+                "reason": answers[0]["item"]["reason"],
             },
         }
     ]

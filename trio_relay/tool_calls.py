@@ -78,6 +78,7 @@ class ToolCalls:
         self._seen: dict[str, None] = {}  # call ids and approval ids handled; insertion-ordered
         self._batches: dict[str, _Batch] = {}  # by response id
         self._response_of: dict[str, str] = {}  # running call id -> its response id
+        self._approvals = 0
 
     @property
     def busy(self) -> bool:
@@ -203,8 +204,11 @@ class ToolCalls:
         label, name = _text(item, "server_label"), _text(item, "name")
         server = self.toolbox.mcp_server(label)
         approved = server is not None and server.approves(name)
+        self._approvals += 1
         return Actions(
-            to_upstream=[mcp_approval_response(request_id, approved)],
+            to_upstream=[
+                mcp_approval_response(f"relay_approval_{self._approvals}", request_id, approved)
+            ],
             observations=[McpApprovalAnswered(label, name, approved)],
         )
 
@@ -225,13 +229,17 @@ def function_call_output(call_id: str, output: str) -> dict[str, Any]:
     }
 
 
-def mcp_approval_response(request_id: str, approve: bool) -> dict[str, Any]:
+def mcp_approval_response(item_id: str, request_id: str, approve: bool) -> dict[str, Any]:
+    """The answer to an ``mcp_approval_request`` (an item of our own, so it has our id)."""
+    reason = "allowed by the relay's policy" if approve else "not on the relay's allow-list"
     return {
         "type": "conversation.item.create",
         "item": {
             "type": "mcp_approval_response",
+            "id": item_id,
             "approval_request_id": request_id,
             "approve": approve,
+            "reason": reason,
         },
     }
 

@@ -24,6 +24,7 @@ from trio_relay.config import (
 from trio_relay.tools import ToolError, tool
 from trio_relay.tools.definition import define_tool
 from trio_relay.tools.examples import convert_units, get_time, roll_dice
+from trio_relay.tools.mcp import McpServer
 from trio_relay.tools.toolbox import Toolbox
 
 RUNNING = {"calls": 0, "cancelled": 0}
@@ -205,3 +206,50 @@ async def test_the_session_keeps_talking_while_a_tool_runs(
         await browser.until(lambda m: m.get("status") == "started")
         _, reply = await reply_to(browser, "hello meanwhile")
         assert "hello meanwhile" in reply
+
+
+MCP_TOOLBOX = Toolbox.of(
+    [],
+    [
+        McpServer(
+            "docs",
+            "https://mcp.example.com/mcp",
+            approve=frozenset({"lookup", "fail"}),
+            authorization="mcp-secret-token-123",
+        )
+    ],
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('mcp docs lookup {"q": "manual"}', "The lookup tool on docs says"),
+        ('mcp docs echo {"q": "manual"}', "The call to echo on docs was declined."),
+        ("mcp docs fail {}", "The fail tool on docs failed"),
+    ],
+)
+async def test_mcp_calls_are_approved_by_the_relays_allow_list_and_metered(
+    nursery: trio.Nursery,
+    fake: FakeUpstream,
+    autojump_clock: trio.testing.MockClock,
+    text: str,
+    said: str,
+) -> None:
+    site = await serve_in_memory(nursery, config_for(fake, Dialect.GA), fake, toolbox=MCP_TOOLBOX)
+    async with site.browser() as browser:
+        await browser.until(is_control("connected"))
+        _, reply = await reply_to(browser, text)
+        assert said in reply
+    (record,) = fake.connections
+    approvals = [
+        e["item"]
+        for e in record.received
+        if e.get("item", {}).get("type") == "mcp_approval_response"
+    ]
+    assert len(approvals) == 1 and approvals[0]["approve"] is ("declined" not in said)
+    assert "mcp-secret-token-123" not in json.dumps(record.sent)  # never echoed back
+    metrics = site.relay.metrics.render().decode()
+    decision = "denied" if "declined" in said else "approved"
+    assert f'trio_relay_mcp_approvals_total{{decision="{decision}",server="docs"}} 1.0' in metrics
+    assert 'trio_relay_mcp_events_total{event="mcp_list_tools.completed"} 1.0' in metrics
