@@ -25,6 +25,8 @@ PURE = [
     "config",
     "errors",
     "http",
+    "static",
+    "negotiation",
     "connections",
 ]
 FORBIDDEN = {"trio", "trio_websocket", "websockets", "httpx", "socket", "wsproto", "h11", "asyncio"}

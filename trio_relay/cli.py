@@ -31,6 +31,7 @@ from .config import (
 from .errors import ConfigError
 from .log import get_logger, setup_logging
 from .server import Relay, serve_relay
+from .static import check_static_dir
 from .workers import exit_when_supervisor_gone, label_worker_logs, supervise, worker_place
 
 log = get_logger("trio_relay")
@@ -215,6 +216,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         config = load_config(env, host=args.host, port=args.port, workers=args.workers)
         check_record_dir(config)
+        # Here, not only when a worker loads it: a supervisor would restart such workers forever.
+        check_static_dir(config.static_dir, max_bytes=config.limits.static_max_bytes)
     except ConfigError as exc:
         print(f"trio-relay: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
