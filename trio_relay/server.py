@@ -410,6 +410,8 @@ async def serve_relay(
     reaches the upstream over the network. ``listeners`` and ``metrics_listeners`` replace the
     TCP listeners (they are closed on exit like those), and ``connector`` replaces the network
     to the upstream: tests serve the relay on in-memory streams this way (``tests/harness.py``).
+    The frontend (``config.static_dir``) is read into memory first; over
+    ``STATIC_MAX_BYTES`` that raises :class:`~trio_relay.errors.ConfigError` before any listener.
     """
     tokens = (
         EntraTokenSource() if config.upstream is not None and config.upstream.use_entra_id else None
