@@ -25,6 +25,8 @@ PURE = [
     "config",
     "errors",
     "http",
+    "static",
+    "negotiation",
     "connections",
     "microphone",
     "tool_calls",

@@ -93,6 +93,11 @@ def test_session_settings_come_from_the_environment() -> None:
     assert (s.greeting, s.output_modality) == ("Hello!", "text")
 
 
+def test_the_frontend_may_hold_64_mib_in_memory_unless_told_otherwise() -> None:
+    assert load_config({}).limits.static_max_bytes == 64 * 1024 * 1024
+    assert load_config({"STATIC_MAX_BYTES": "1048576"}).limits.static_max_bytes == 1 << 20
+
+
 @pytest.mark.parametrize(
     ("env", "variable", "words"),
     [
@@ -112,6 +117,8 @@ def test_session_settings_come_from_the_environment() -> None:
         ({"VAD_THRESHOLD": "2"}, "VAD_THRESHOLD", "between"),
         ({"AUDIO_CHUNK_MS": "5"}, "AUDIO_CHUNK_MS", "at least 10"),
         ({"OUTPUT_MODALITY": "video"}, "OUTPUT_MODALITY", "unsupported"),
+        ({"STATIC_MAX_BYTES": "64MiB"}, "STATIC_MAX_BYTES", "whole number"),
+        ({"STATIC_MAX_BYTES": "-1"}, "STATIC_MAX_BYTES", "at least 0"),
     ],
 )
 def test_bad_configuration_names_the_variable(

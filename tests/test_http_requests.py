@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from trio_relay.client_auth import origin_allowed
 from trio_relay.http import (
     RequestTarget,
-    StaticFiles,
     bearer_token_matches,
     forwarded_client,
     parse_target,
 )
+from trio_relay.static import load_static_files
 
 
 @pytest.mark.parametrize(
@@ -141,6 +141,6 @@ def test_bearer_token_matches_only_the_exact_token() -> None:
 @pytest.mark.parametrize("path", ["/%00", "/index.html%00.js", "/" + "a" * 1000, "/%ff%fe", "/.."])
 def test_static_paths_that_name_no_file_are_404(tmp_path: Path, path: str) -> None:
     (tmp_path / "index.html").write_text("<!doctype html>")
-    static = StaticFiles.at(str(tmp_path))
+    static = load_static_files(str(tmp_path), max_bytes=1 << 20)
     assert static is not None
-    assert static.response(path).status == 404
+    assert static.response(path, []).status == 404

@@ -3,6 +3,7 @@ stream path every other stream takes."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -10,7 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 import trio.testing
+from harness import is_control, open_browser, serve
 
+from fake_upstream import FakeUpstreamOptions, open_fake_upstream
+from trio_relay import transport as transport_module
+from trio_relay.config import RelayConfig, openai_target
 from trio_relay.transport import SocketTransport, Transport, transport_for
 
 
@@ -193,3 +198,38 @@ async def test_any_other_stream_cannot_be_used_without_waiting_and_goes_through_
     assert await transport.receive() == b"back"
     await peer.aclose()
     assert await transport.receive() == b""
+
+
+# --- where the direct path is not to be taken ------------------------------------------------
+
+
+async def test_where_sockets_are_not_file_descriptors_a_tcp_stream_takes_its_own_methods(
+    tcp_pair: tuple[trio.SocketStream, trio.SocketStream], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transport_module, "SOCKETS_ARE_FILE_DESCRIPTORS", False)  # Windows
+    ours, peer = tcp_pair
+    transport = transport_for(ours)
+    assert type(transport) is Transport
+    assert transport.receive_nowait() is None and transport.send_nowait(memoryview(b"x")) == 0
+    await transport.send_all(memoryview(b"hello"))
+    assert await peer.receive_some() == b"hello"
+    await peer.send_all(b"back")
+    assert await transport.receive() == b"back"
+
+
+def test_on_posix_sockets_are_file_descriptors() -> None:
+    assert transport_module.SOCKETS_ARE_FILE_DESCRIPTORS is (os.name == "posix")
+
+
+async def test_a_session_works_on_the_stream_path_alone(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay as a whole, both hops on TCP, where the direct path is unavailable."""
+    monkeypatch.setattr(transport_module, "SOCKETS_ARE_FILE_DESCRIPTORS", False)
+    async with open_fake_upstream(options=FakeUpstreamOptions(record_events=False)) as fake:
+        target = openai_target(f"{fake.url}/v1", "gpt-realtime", "k")
+        relay = await serve(nursery, RelayConfig(upstream=target))
+        async with open_browser(f"ws://127.0.0.1:{relay.port}/realtime") as browser:
+            await browser.until(is_control("connected"))
+            await browser.send_text("hello")
+            await browser.until(is_control("text_done"))

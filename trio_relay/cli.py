@@ -33,6 +33,7 @@ from .config import (
 from .errors import ConfigError
 from .log import get_logger, setup_logging
 from .server import Relay, serve_relay
+from .static import check_static_dir
 from .tools.loading import load_toolbox
 from .tools.toolbox import Toolbox
 from .workers import exit_when_supervisor_gone, label_worker_logs, supervise, worker_place
@@ -239,6 +240,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         check_record_dir(config)
         toolbox = load_toolbox(config.tools, env)
         check_tools_dialect(config, toolbox)
+        # Here, not only when a worker loads it: a supervisor would restart such workers forever.
+        check_static_dir(config.static_dir, max_bytes=config.limits.static_max_bytes)
     except ConfigError as exc:
         print(f"trio-relay: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR

@@ -87,6 +87,8 @@ class Limits:
     write_timeout_s: float = 10.0
     keepalive_timeout_s: float = 5.0
     max_message_fragments: int = 1024
+    # The built frontend (STATIC_DIR, with its .br/.gz variants) is held in memory: at most this.
+    static_max_bytes: int = 64 * 1024 * 1024
     # --- the upstream ---
     # A turn (or a response in progress) the upstream does not answer for this long.
     upstream_response_timeout_s: float = 30.0
@@ -444,6 +446,7 @@ def _limits(env: Mapping[str, str]) -> Limits:
         max_message_fragments=_int(
             env, "MAX_MESSAGE_FRAGMENTS", d.max_message_fragments, minimum=1
         ),
+        static_max_bytes=_int(env, "STATIC_MAX_BYTES", d.static_max_bytes, minimum=0),
         upstream_response_timeout_s=_float(
             env, "UPSTREAM_RESPONSE_TIMEOUT_S", d.upstream_response_timeout_s, low=0.1, high=3600
         ),

@@ -1,24 +1,24 @@
 """Plain HTTP on the relay's port: health and readiness probes and the built frontend.
 
-Routing is a pure function from (method, path) to a :class:`Response`; the server writes it with
-h11. Static files are served only from inside ``static_dir`` (no traversal), with content types
-and caching headers: Vite's hashed ``/assets/*`` are immutable, everything else revalidates.
-What a request says about itself (its target, the client address behind proxies, a bearer
-token) is read here too, by functions that accept any bytes a client can send and never raise
-on them. No sockets here (static files are read from disk, by the caller's thread).
+Routing is a pure function from (method, path, headers) to a :class:`Response`; the server
+writes it with h11. The frontend's files are answered from memory by
+:class:`trio_relay.static.StaticFiles`. What a request says about itself (its target, the
+client address behind proxies, a bearer token) is read here too, by functions that accept any
+bytes a client can send and never raise on them. No sockets and no file I/O here.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-import mimetypes
 import re
 from collections.abc import Iterable
-from pathlib import Path
-from urllib.parse import unquote
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:  # static imports this module for Response
+    from .static import StaticFiles
 
 REALTIME_PATH = "/realtime"
 
@@ -31,9 +31,15 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
     def head(self, *, keep_alive: bool) -> list[tuple[str, str]]:
+        # A 304 describes the representation the client has: no type or length of its own
+        # (a Content-Length there would have to be the full body's, RFC 9110, 8.6).
+        framing = (
+            ()
+            if self.status == 304
+            else (("content-type", self.content_type), ("content-length", str(len(self.body))))
+        )
         return [
-            ("content-type", self.content_type),
-            ("content-length", str(len(self.body))),
+            *framing,
             ("x-content-type-options", "nosniff"),
             *self.headers,
             *(() if keep_alive else (("connection", "close"),)),
@@ -55,48 +61,15 @@ def text(
 NOT_FOUND = text(404, "not found")
 
 
-@attrs.frozen
-class StaticFiles:
-    root: Path
-
-    @classmethod
-    def at(cls, directory: str | None) -> StaticFiles | None:
-        if directory is None:
-            return None
-        root = Path(directory).resolve()
-        return cls(root) if (root / "index.html").is_file() else None
-
-    def response(self, path: str) -> Response:
-        """The file at ``path`` (URL-encoded, as requested), or 404. Blocking: reads the disk."""
-        relative = unquote(path).lstrip("/") or "index.html"
-        if "\x00" in relative:
-            return NOT_FOUND  # no file name holds a NUL (and the OS would refuse it)
-        try:
-            candidate = (self.root / relative).resolve()
-            if not candidate.is_relative_to(self.root) or not candidate.is_file():
-                return NOT_FOUND
-            body = candidate.read_bytes()
-        except OSError:  # a name too long, a file we may not read, one removed meanwhile
-            return NOT_FOUND
-        content_type = mimetypes.guess_type(candidate.name)[0] or "application/octet-stream"
-        if content_type.startswith("text/") or content_type in (
-            "application/javascript",
-            "application/json",
-        ):
-            content_type += "; charset=utf-8"
-        immutable = relative.startswith("assets/")
-        cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
-        return Response(200, body, content_type, headers=(("cache-control", cache),))
-
-
-mimetypes.add_type("text/javascript", ".js")
-mimetypes.add_type("text/javascript", ".mjs")
-mimetypes.add_type("application/wasm", ".wasm")
-
-
-def route(method: str, path: str, *, static: StaticFiles | None) -> Response:
-    """The response to a plain (non-upgrade) HTTP request (``/metrics`` and ``/readyz`` need the
-    running relay's state and are answered by the server)."""
+def route(
+    method: str,
+    path: str,
+    *,
+    static: StaticFiles | None,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> Response:
+    """The response to a plain (non-upgrade) HTTP request with ``headers`` (``/metrics`` and
+    ``/readyz`` need the running relay's state and are answered by the server)."""
     if method not in ("GET", "HEAD"):
         return Response(405, b"method not allowed\n", headers=(("allow", "GET, HEAD"),))
     if path == "/healthz":
@@ -104,7 +77,7 @@ def route(method: str, path: str, *, static: StaticFiles | None) -> Response:
     if path == REALTIME_PATH:
         return text(400, "this endpoint needs a WebSocket upgrade (ws:// or wss://)")
     if static is not None:
-        return static.response(path)
+        return static.response(path, headers)
     return NOT_FOUND
 
 

@@ -41,7 +41,6 @@ from .http import (
     REALTIME_PATH,
     RequestTarget,
     Response,
-    StaticFiles,
     bearer_token_matches,
     forwarded_client,
     route,
@@ -52,6 +51,7 @@ from .metrics import RelayMetrics
 from .redact import register, register_config
 from .session import Session
 from .shared_slots import session_slots
+from .static import StaticFiles, load_static_files
 from .stats import SessionStats
 from .ticker import Ticker
 from .tools.loading import load_toolbox
@@ -91,6 +91,7 @@ class Relay:
         *,
         connector: UpstreamConnector | None = None,
         toolbox: Toolbox | None = None,
+        static: StaticFiles | None = None,
     ) -> None:
         self.config = config
         self.toolbox = toolbox or Toolbox()
@@ -103,7 +104,7 @@ class Relay:
         self.limits = config.limits
         self.target = target
         self.tokens = tokens
-        self.static = StaticFiles.at(config.static_dir)
+        self.static = static  # the frontend, loaded by serve_relay; None: not served
         self.ready = True
         self.slots = session_slots(self.limits, config.worker)  # with workers: one shared count
         self.sessions: set[Session] = set()
@@ -152,10 +153,7 @@ class Relay:
             return self.metrics_response(request)
         if path == "/readyz":
             return await self._readiness()
-        if self.static is None or path in ("/healthz", REALTIME_PATH):
-            return route(method, path, static=self.static)
-        # A static file: read from disk off the event loop.
-        return await trio.to_thread.run_sync(partial(route, method, path, static=self.static))
+        return route(method, path, static=self.static, headers=request.headers)
 
     async def upgrade(
         self, http: HttpConnection, request: h11.Request, target: RequestTarget, peer: str
@@ -395,6 +393,24 @@ async def open_listeners(host: str, port: int, *, reuse_port: bool) -> list[trio
     return [trio.SocketListener(sock)]
 
 
+async def _load_frontend(config: RelayConfig) -> StaticFiles | None:
+    """The frontend, read once before serving and off the event loop (an application that
+    embeds the relay may be serving already); from then on every file is in memory."""
+    if config.static_dir is None:
+        return None
+    static = await trio.to_thread.run_sync(
+        partial(load_static_files, config.static_dir, max_bytes=config.limits.static_max_bytes)
+    )
+    if static is not None:
+        log.info(
+            "serving the frontend",
+            dir=str(static.root),
+            files=len(static.files),
+            bytes=static.bytes_held,
+        )
+    return static
+
+
 async def serve_relay(
     config: RelayConfig,
     *,
@@ -412,6 +428,8 @@ async def serve_relay(
     to the upstream: tests serve the relay on in-memory streams this way (``tests/harness.py``).
     ``toolbox``: the server-side tools; by default those ``config.tools`` names (``TOOLS``,
     ``MCP_SERVERS``), loaded now.
+    The frontend (``config.static_dir``) is read into memory first; over
+    ``STATIC_MAX_BYTES`` that raises :class:`~trio_relay.errors.ConfigError` before any listener.
     """
     if toolbox is None:
         toolbox = load_toolbox(config.tools, os.environ)
@@ -421,8 +439,9 @@ async def serve_relay(
     register_config(config)  # its secrets never reach a log or a browser (trio_relay.redact)
     for server in toolbox.mcp_servers:
         register(*server.secrets)
+    static = await _load_frontend(config)
     async with open_upstream_target(config) as target:
-        relay = Relay(config, target, tokens, connector=connector, toolbox=toolbox)
+        relay = Relay(config, target, tokens, connector=connector, toolbox=toolbox, static=static)
         relay.task = trio.lowlevel.current_task()
         if listeners is not None:
             relay.listeners = list(listeners)

@@ -13,7 +13,8 @@ browser side, and a ``ws://`` upstream) :class:`SocketTransport` calls the socke
 
 Any other stream (TLS for a ``wss://`` upstream, Trio's in-memory streams in tests) goes through
 its own methods: :class:`Transport` cannot read or write without waiting, so its ``*_nowait``
-methods do nothing and the callers fall back to the waiting ones.
+methods do nothing and the callers fall back to the waiting ones. So does a TCP stream where a
+socket is not a file descriptor (Windows): ``os.read`` and ``os.write`` take one only on POSIX.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import os
 import trio
 
 RECEIVE_BYTES = 64 * 1024
+# A socket is a file descriptor, which os.read and os.write take (not so on Windows).
+SOCKETS_ARE_FILE_DESCRIPTORS = os.name == "posix"
 
 
 class Transport:
@@ -124,6 +127,7 @@ class SocketTransport(Transport):
 
 
 def transport_for(stream: trio.abc.Stream) -> Transport:
-    if isinstance(stream, trio.SocketStream):
+    """The direct path for a Trio TCP stream on POSIX; the stream's own methods otherwise."""
+    if SOCKETS_ARE_FILE_DESCRIPTORS and isinstance(stream, trio.SocketStream):
         return SocketTransport(stream)
     return Transport(stream)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import attrs
@@ -334,7 +334,7 @@ async def test_forwarded_for_counts_sessions_by_the_address_our_proxy_appended(
 class BrokenStaticFiles:
     """A stand-in for a bug of ours in the file server."""
 
-    def response(self, path: str) -> Response:
+    def response(self, path: str, headers: Iterable[tuple[bytes, bytes]]) -> Response:
         raise RuntimeError("a bug")
 
 
