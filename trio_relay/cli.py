@@ -260,13 +260,27 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             trio.run(supervise, config)
         else:
             trio.run(run, config, args.supervisor_fd, toolbox)
-    except OSError as exc:
+    except (OSError, ConfigError, BaseExceptionGroup) as raised:
+        # Start-up failures arrive wrapped in the nurseries they crossed: one line for each.
+        cause = sole_cause(raised)
+        if isinstance(cause, ConfigError):
+            print(f"trio-relay: configuration error: {cause}", file=sys.stderr)
+            return EXIT_CONFIG_ERROR
+        if not isinstance(cause, OSError):
+            raise
         print(
-            f"trio-relay: cannot listen on {config.host}:{config.port}: {exc.strerror}",
+            f"trio-relay: cannot listen on {config.host}:{config.port}: {cause.strerror}",
             file=sys.stderr,
         )
         return 1
     return 0
+
+
+def sole_cause(raised: BaseException) -> BaseException:
+    """The one exception inside nested exception groups (or the group, if it holds several)."""
+    while isinstance(raised, BaseExceptionGroup) and len(raised.exceptions) == 1:
+        raised = raised.exceptions[0]
+    return raised
 
 
 if __name__ == "__main__":

@@ -37,6 +37,36 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
     )
 
 
+def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(["--port", str(port)], {"WORKERS": "1"}, tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    said = result.stderr.strip().splitlines()[-1]  # after the start-up log lines
+    assert said == f"trio-relay: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"TOOLS": "no_such_tools_module"}, "TOOLS: cannot import 'no_such_tools_module'"),
+        ({"TOOL_TIMEOUT_S": "soon"}, "TOOL_TIMEOUT_S"),
+        ({"MCP_SERVERS": "missing.toml"}, "MCP_SERVERS: cannot read"),
+    ],
+)
+def test_bad_tools_stop_start_up_with_one_line(
+    env: dict[str, str], problem: str, tmp_path: Path
+) -> None:
+    result = run_cli([], env, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert problem in line
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
