@@ -44,23 +44,17 @@ class CaptureProcessor extends AudioWorkletProcessor {
     // The node is created with channelCount 1 (explicit), so channel 0 is the mono mix.
     const mono = inputs[0]?.[0];
     if (!mono) return true; // not connected yet, or the track ended: keep the node alive
-    if (this.resampler) {
-      const count = this.resampler.process(mono, this.resampled);
-      this.append(this.resampled.subarray(0, count));
-    } else {
-      this.append(mono);
-    }
+    if (this.resampler) this.append(this.resampled, this.resampler.process(mono, this.resampled));
+    else this.append(mono, mono.length);
     return true;
   }
 
-  private append(block: Float32Array): void {
-    let offset = 0;
-    while (offset < block.length) {
-      const take = Math.min(block.length - offset, this.frame.length - this.filled);
-      this.frame.set(block.subarray(offset, offset + take), this.filled);
-      this.filled += take;
-      offset += take;
-      if (this.filled === this.frame.length) this.emitFrame();
+  /** Copies `block[0..length)` into the frame, element by element: no view per quantum. */
+  private append(block: Float32Array, length: number): void {
+    const frame = this.frame;
+    for (let i = 0; i < length; i++) {
+      frame[this.filled++] = block[i]!;
+      if (this.filled === frame.length) this.emitFrame();
     }
   }
 

@@ -41,6 +41,16 @@ export function pcm16BytesToFloat(bytes: ArrayBuffer): Float32Array {
   return samples;
 }
 
+/**
+ * Decodes `count` PCM16 little-endian samples of `bytes`, from sample `firstSample` on, into
+ * `target` (from its start): the allocation-free form of `pcm16BytesToFloat`.
+ */
+export function decodePcm16Into(bytes: DataView, firstSample: number, count: number, target: Float32Array): void {
+  for (let i = 0; i < count; i++) {
+    target[i] = bytes.getInt16((firstSample + i) * BYTES_PER_SAMPLE, true) / 0x8000;
+  }
+}
+
 /** Root mean square of the samples (0 for none): the input level meter's measure. */
 export function rms(samples: Float32Array): number {
   if (samples.length === 0) return 0;

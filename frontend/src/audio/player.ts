@@ -1,7 +1,7 @@
 /**
  * Plays the assistant's audio: binary frames from the relay go to the playback worklet, which
  * buffers them in a ring buffer and plays them at 24 kHz. `clear()` is the barge-in: whatever
- * is buffered is dropped at once.
+ * is buffered is dropped at once. Frames are transferred to the worklet, never copied.
  */
 
 import { createAudioContext } from "./audioContext";
@@ -28,15 +28,15 @@ export class AudioPlayer {
 
   /**
    * Call from a user gesture (a click): the autoplay policy lets a context created there start.
-   * `onReport` receives the worklet's running totals.
+   * `onReport` receives the worklet's running totals; with null (production) it sends none.
    */
   constructor(
-    private readonly onReport: (report: PlaybackReport) => void,
+    private readonly onReport: ((report: PlaybackReport) => void) | null,
     options: AudioPlayerOptions = {},
   ) {
     this.context = createAudioContext();
     void this.context.resume().catch(() => undefined);
-    this.ready = this.start({ capacitySeconds: options.capacitySeconds ?? 60 });
+    this.ready = this.start({ capacitySeconds: options.capacitySeconds ?? 60, reportTotals: onReport !== null });
   }
 
   get sampleRate(): number {
@@ -46,7 +46,7 @@ export class AudioPlayer {
   /** Queues one PCM16 24 kHz frame for playback. Takes ownership of `pcm` (it is transferred). */
   enqueue(pcm: ArrayBuffer): void {
     if (this.closed) return;
-    if (this.node) this.post({ type: "pcm", pcm }, [pcm]);
+    if (this.node) this.post(pcm);
     else this.pending.push(pcm);
   }
 
@@ -76,14 +76,16 @@ export class AudioPlayer {
       outputChannelCount: [1],
       processorOptions,
     });
-    node.port.onmessage = (event: MessageEvent<PlaybackReport>) => this.onReport(event.data);
+    const onReport = this.onReport;
+    if (onReport) node.port.onmessage = (event: MessageEvent<PlaybackReport>) => onReport(event.data);
     node.connect(this.context.destination);
     this.node = node;
-    for (const pcm of this.pending) this.post({ type: "pcm", pcm }, [pcm]);
+    for (const pcm of this.pending) this.post(pcm);
     this.pending = [];
   }
 
-  private post(command: PlaybackCommand, transfer: Transferable[]): void {
-    this.node?.port.postMessage(command, transfer);
+  private post(pcm: ArrayBuffer): void {
+    const command: PlaybackCommand = { type: "pcm", samples: new DataView(pcm) };
+    this.node?.port.postMessage(command, [pcm]);
   }
 }

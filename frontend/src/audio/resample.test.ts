@@ -83,3 +83,30 @@ describe("StreamingResampler", () => {
     expect(() => new StreamingResampler(0, 24000)).toThrow(RangeError);
   });
 });
+
+describe("StreamingResampler on the first samples of a reused block", () => {
+  it("resamples input[0..inputLength) exactly as it would that block on its own", () => {
+    for (const [from, to] of [
+      [24000, 48000],
+      [24000, 44100],
+      [48000, 24000],
+    ] as const) {
+      const signal = sine(700, 440, from);
+      const whole = new StreamingResampler(from, to);
+      const expected = new Float32Array(whole.maxOutputLength(700));
+      const expectedCount = whole.process(signal, expected);
+
+      const blocks = new StreamingResampler(from, to);
+      const block = new Float32Array(256).fill(99); // stale samples past inputLength must not count
+      const got = new Float32Array(expected.length + 8);
+      let written = 0;
+      for (let first = 0; first < 700; first += 256) {
+        const count = Math.min(256, 700 - first);
+        block.set(signal.subarray(first, first + count));
+        written += blocks.process(block, got, written, count);
+      }
+      expect(written).toBe(expectedCount);
+      expect(Array.from(got.subarray(0, written))).toEqual(Array.from(expected.subarray(0, expectedCount)));
+    }
+  });
+});

@@ -14,7 +14,7 @@ export class StreamingResampler {
   private boxIndex = 0;
   private boxSum = 0;
   private primed = false;
-  /** Reused for the low-passed block, so a render quantum allocates nothing once warmed up. */
+  /** Reused for the low-passed block, so a block allocates nothing once warmed up (or `reserve`d). */
   private scratch = new Float32Array(0);
   /** Position of the next output sample, in input samples; -1 is `previous`, 0 the block's first. */
   private position = 0;
@@ -35,14 +35,20 @@ export class StreamingResampler {
     return Math.ceil((inputLength + 1) / this.step) + 1;
   }
 
+  /** Makes room for blocks of up to `blockLength` samples now, so `process` never allocates. */
+  reserve(blockLength: number): void {
+    if (this.boxWidth > 1 && this.scratch.length < blockLength) this.scratch = new Float32Array(blockLength);
+  }
+
   /**
-   * Resamples one block into `output` starting at `outputOffset`; returns how many samples were
-   * written. `output` must have room for `maxOutputLength(input.length)` samples.
+   * Resamples the block `input[0..inputLength)` into `output` starting at `outputOffset`;
+   * returns how many samples were written. `output` must have room for
+   * `maxOutputLength(inputLength)` samples.
    */
-  process(input: Float32Array, output: Float32Array, outputOffset = 0): number {
-    const n = input.length;
+  process(input: Float32Array, output: Float32Array, outputOffset = 0, inputLength = input.length): number {
+    const n = inputLength;
     if (n === 0) return 0;
-    const filtered = this.boxWidth > 1 ? this.lowPass(input) : input;
+    const filtered = this.boxWidth > 1 ? this.lowPass(input, n) : input;
     let written = 0;
     let pos = this.position;
     while (pos <= n - 1) {
@@ -60,16 +66,16 @@ export class StreamingResampler {
   }
 
   /** Moving average over `boxWidth` input samples, into `scratch` (the input is not ours). */
-  private lowPass(input: Float32Array): Float32Array {
+  private lowPass(input: Float32Array, n: number): Float32Array {
     if (!this.primed) {
       // Start as if the signal had always had its first value: no fade-in from zero.
       this.boxHistory.fill(input[0]!);
       this.boxSum = input[0]! * this.boxWidth;
       this.primed = true;
     }
-    if (this.scratch.length < input.length) this.scratch = new Float32Array(input.length);
-    const out = this.scratch.subarray(0, input.length);
-    for (let k = 0; k < input.length; k++) {
+    this.reserve(n);
+    const out = this.scratch;
+    for (let k = 0; k < n; k++) {
       const x = input[k]!;
       this.boxSum += x - this.boxHistory[this.boxIndex]!;
       this.boxHistory[this.boxIndex] = x;

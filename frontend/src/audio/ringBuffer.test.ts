@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { floatToPcm16Bytes, pcm16BytesToFloat } from "./pcm";
 import { RingBuffer } from "./ringBuffer";
 
 const f = (...values: number[]) => new Float32Array(values);
@@ -66,6 +67,30 @@ describe("RingBuffer", () => {
     for (let i = 0; i < 60; i++) expect(ring.write(second)).toBe(24000);
     expect(ring.write(second)).toBe(0);
     expect(ring.available).toBe(1_440_000);
+  });
+
+  it("writes a range of its source, in place", () => {
+    const ring = new RingBuffer(4);
+    expect(ring.write(f(1, 2, 3, 4, 5), 1, 4)).toBe(3);
+    expect(ring.write(f(6, 7), 2)).toBe(0); // an empty range
+    expect(readAll(ring)).toEqual([2, 3, 4]);
+  });
+
+  it("takes PCM16 little-endian frames as they arrive, wrapping and dropping like write", () => {
+    const ring = new RingBuffer(4);
+    const bytes = (...values: number[]) => floatToPcm16Bytes(f(...values));
+    const decoded = (buffer: ArrayBuffer) => Array.from(pcm16BytesToFloat(buffer));
+    expect(ring.writePcm16(new DataView(bytes(0.5, -0.5, -1)))).toBe(3);
+    expect(readAll(ring, 2)).toEqual(decoded(bytes(0.5, -0.5)));
+    expect(ring.writePcm16(new DataView(bytes(0, 0.25, 0.75, 1)))).toBe(3); // one at the end, two wrapped
+    expect(readAll(ring)).toEqual(decoded(bytes(-1, 0, 0.25, 0.75)));
+  });
+
+  it("ignores a trailing odd byte of a PCM16 frame", () => {
+    const ring = new RingBuffer(4);
+    const bytes = new Uint8Array([0x00, 0x40, 0x7f]); // 0x4000 = 0.5, then half a sample
+    expect(ring.writePcm16(new DataView(bytes.buffer))).toBe(1);
+    expect(readAll(ring)).toEqual([0.5]);
   });
 
   it("rejects a capacity that is not a positive integer", () => {

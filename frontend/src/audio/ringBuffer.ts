@@ -1,11 +1,18 @@
 /**
- * A fixed-capacity FIFO of Float32 samples: the playback worklet's buffer. Pure, allocation-free
- * after construction (no per-sample growth).
+ * A fixed-capacity FIFO of Float32 samples: the playback worklet's buffer. Pure, and
+ * allocation-free after construction: samples are copied in place, element by element (not
+ * through `subarray`, which makes a new view object on every call), so the audio thread
+ * creates no garbage per message or per render quantum.
  *
  * Overflow policy: a write that does not fit keeps what is already buffered and drops the
- * samples that do not fit (the newest); `write` returns how many it accepted. The audio being
+ * samples that do not fit (the newest); a write returns how many it accepted. The audio being
  * played stays continuous, and the drop is visible to the caller.
  */
+
+import { BYTES_PER_SAMPLE } from "./pcm";
+
+const PCM16_SCALE = 1 / 0x8000;
+
 export class RingBuffer {
   private readonly data: Float32Array;
   private readIndex = 0;
@@ -28,13 +35,32 @@ export class RingBuffer {
     return this.capacity - this.size;
   }
 
-  /** Appends as many samples as fit; returns how many were written. */
-  write(samples: Float32Array): number {
-    const count = Math.min(samples.length, this.free);
-    const writeIndex = (this.readIndex + this.size) % this.capacity;
-    const firstPart = Math.min(count, this.capacity - writeIndex);
-    this.data.set(samples.subarray(0, firstPart), writeIndex);
-    if (count > firstPart) this.data.set(samples.subarray(firstPart, count), 0);
+  /** Appends as many of `samples[start..end)` as fit; returns how many were written. */
+  write(samples: Float32Array, start = 0, end = samples.length): number {
+    const count = Math.min(Math.max(0, end - start), this.free);
+    const data = this.data;
+    let at = (this.readIndex + this.size) % this.capacity;
+    for (let i = 0; i < count; i++) {
+      data[at] = samples[start + i]!;
+      if (++at === this.capacity) at = 0;
+    }
+    this.size += count;
+    return count;
+  }
+
+  /**
+   * Appends PCM16 little-endian samples read straight from `pcm` (a view of a received frame),
+   * converted to [-1, 1) as they are copied; returns how many were written. A trailing odd
+   * byte is ignored.
+   */
+  writePcm16(pcm: DataView): number {
+    const count = Math.min(Math.floor(pcm.byteLength / BYTES_PER_SAMPLE), this.free);
+    const data = this.data;
+    let at = (this.readIndex + this.size) % this.capacity;
+    for (let i = 0; i < count; i++) {
+      data[at] = pcm.getInt16(i * BYTES_PER_SAMPLE, true) * PCM16_SCALE;
+      if (++at === this.capacity) at = 0;
+    }
     this.size += count;
     return count;
   }
@@ -45,10 +71,13 @@ export class RingBuffer {
    */
   read(target: Float32Array): number {
     const count = Math.min(target.length, this.size);
-    const firstPart = Math.min(count, this.capacity - this.readIndex);
-    target.set(this.data.subarray(this.readIndex, this.readIndex + firstPart), 0);
-    if (count > firstPart) target.set(this.data.subarray(0, count - firstPart), firstPart);
-    this.readIndex = (this.readIndex + count) % this.capacity;
+    const data = this.data;
+    let at = this.readIndex;
+    for (let i = 0; i < count; i++) {
+      target[i] = data[at]!;
+      if (++at === this.capacity) at = 0;
+    }
+    this.readIndex = at;
     this.size -= count;
     return count;
   }

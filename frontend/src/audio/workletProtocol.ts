@@ -23,11 +23,17 @@ export interface CaptureFrame {
 export interface PlaybackProcessorOptions {
   /** Ring buffer capacity in seconds of audio. */
   readonly capacitySeconds: number;
+  /** Send `PlaybackReport`s (test hooks only: production asks for none). */
+  readonly reportTotals: boolean;
 }
 
-/** Main -> playback worklet. */
+/**
+ * Main -> playback worklet. `samples` is a view of one received frame (PCM16 little-endian,
+ * 24 kHz), whose buffer is transferred, not copied: the worklet reads it in place, so it
+ * allocates nothing per frame.
+ */
 export type PlaybackCommand =
-  | { readonly type: "pcm"; readonly pcm: ArrayBuffer }
+  | { readonly type: "pcm"; readonly samples: DataView }
   | { readonly type: "clear" };
 
 /** Playback worklet -> main: running totals, in samples at the playback context's rate. */

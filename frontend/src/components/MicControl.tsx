@@ -1,3 +1,4 @@
+import type { CSSProperties } from "react";
 import { levelForMeter } from "../audio/pcm";
 import type { MicState } from "../session/relaySession";
 
@@ -15,9 +16,15 @@ const LABELS: Record<MicState, string> = {
   on: "Turn microphone off",
 };
 
+/**
+ * Where the meter turns red: -6 dBFS RMS on its -60..0 dB scale, which is shouting into the
+ * microphone (its peaks clip). Normal speech sits around 0.55 to 0.8 and reads as a level.
+ */
+export const CLIPPING_LEVEL = 0.9;
+
 /** Microphone toggle and live input level meter. */
 export function MicControl({ micState, inputLevel, disabled, onToggle }: Props) {
-  const level = levelForMeter(inputLevel);
+  const level = micState === "on" ? levelForMeter(inputLevel) : 0;
   return (
     <div className="mic">
       <button
@@ -31,16 +38,18 @@ export function MicControl({ micState, inputLevel, disabled, onToggle }: Props) 
       >
         {micState === "on" ? "Mic on" : micState === "starting" ? "Mic…" : "Mic off"}
       </button>
-      <meter
+      <div
         className="mic__level"
-        min={0}
-        max={1}
-        low={0.5}
-        high={0.9}
-        optimum={0.6}
-        value={micState === "on" ? level : 0}
+        role="meter"
         aria-label="Microphone input level"
-      />
+        aria-valuemin={0}
+        aria-valuemax={1}
+        aria-valuenow={Math.round(level * 100) / 100}
+        data-clipping={level >= CLIPPING_LEVEL || undefined}
+        style={{ "--level": level } as CSSProperties}
+      >
+        <span className="mic__level-fill" />
+      </div>
     </div>
   );
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { closeCodeWords, describeClose } from "./closeCodes";
+import { closeCodeWords, closeMessageForUser, describeClose } from "./closeCodes";
 import { defaultEndpoint, endpointProblem } from "./endpoint";
 
 describe("close codes", () => {
@@ -22,6 +22,25 @@ describe("close codes", () => {
   it("tells an unreachable relay from a dropped connection", () => {
     expect(describeClose(1006, "", false)).toBe("could not connect (1006)");
     expect(describeClose(1006, "", true)).toBe("connection lost (1006)");
+  });
+});
+
+describe("closeMessageForUser", () => {
+  it("says nothing about a normal close", () => {
+    expect(closeMessageForUser(1000, true)).toBeNull();
+  });
+
+  it("tells an unreachable service from a dropped connection", () => {
+    expect(closeMessageForUser(1006, false)).toBe("The service could not be reached. Please try again in a moment.");
+    expect(closeMessageForUser(1006, true)).toBe("The connection was lost. Please reconnect.");
+  });
+
+  it("has words for every code the relay closes with, and for codes it does not know", () => {
+    for (const code of [1001, 1008, 1009, 1011, 1013, 4999]) {
+      const text = closeMessageForUser(code, true)!;
+      expect(text).toMatch(/^[A-Z].*\.$/);
+      expect(text).not.toMatch(/\d{4}|API key|upstream/i); // no codes or operator words for end users
+    }
   });
 });
 

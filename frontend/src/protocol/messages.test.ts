@@ -10,6 +10,14 @@ describe("parseServerMessage", () => {
       ['{"type":"transcription","id":"item_2","text":"hello"}', { type: "transcription", id: "item_2", text: "hello" }],
       ['{"type":"text_delta","id":"item_1-0","delta":"He"}', { type: "text_delta", id: "item_1-0", delta: "He" }],
       [
+        '{"type":"transcription_delta","id":"item_2","delta":"hel"}',
+        { type: "transcription_delta", id: "item_2", delta: "hel" },
+      ],
+      [
+        '{"type":"tool_call","id":"call_1","name":"get_time","status":"started"}',
+        { type: "tool_call", id: "call_1", name: "get_time", status: "started" },
+      ],
+      [
         '{"type":"error","code":"upstream_error","message":"boom"}',
         { type: "error", code: "upstream_error", message: "boom" },
       ],
@@ -60,6 +68,49 @@ describe("parseServerMessage", () => {
     expect(parseServerMessage('{"type":"error"}')).toEqual({
       kind: "message",
       message: { type: "error", code: "unknown", message: "" },
+    });
+  });
+});
+
+describe("parseServerMessage: tool_call", () => {
+  const parse = (fields: object) => parseServerMessage(JSON.stringify({ type: "tool_call", id: "c1", name: "get_time", ...fields }));
+
+  it("keeps the reason of a failed call, and the operator-enabled detail", () => {
+    expect(parse({ status: "failed", reason: "timeout" })).toEqual({
+      kind: "message",
+      message: { type: "tool_call", id: "c1", name: "get_time", status: "failed", reason: "timeout" },
+    });
+    expect(parse({ status: "started", arguments: { zone: "UTC" } })).toMatchObject({
+      message: { status: "started", arguments: { zone: "UTC" } },
+    });
+    expect(parse({ status: "done", output: "12:00" })).toMatchObject({ message: { status: "done", output: "12:00" } });
+  });
+
+  it("ignores statuses it does not know (a later relay may add some)", () => {
+    expect(parse({ status: "waiting_for_approval" }).kind).toBe("ignored");
+    expect(parse({}).kind).toBe("ignored");
+  });
+
+  it("ignores fields and reasons it does not know, or of the wrong type", () => {
+    const result = parse({ status: "failed", reason: "out_of_coffee", arguments: "[1]", output: 7, extra: true });
+    expect(result).toEqual({ kind: "message", message: { type: "tool_call", id: "c1", name: "get_time", status: "failed" } });
+    expect(parse({ status: "done", reason: "timeout" })).toEqual({
+      kind: "message",
+      message: { type: "tool_call", id: "c1", name: "get_time", status: "done" },
+    });
+  });
+
+  it("reports a call without a string id or name as malformed", () => {
+    expect(parse({ id: 3, status: "started" })).toEqual({ kind: "malformed", reason: 'tool_call: "id" must be a string' });
+    expect(parse({ name: null, status: "started" }).kind).toBe("malformed");
+  });
+});
+
+describe("parseServerMessage: transcription_delta", () => {
+  it("needs a string id and delta", () => {
+    expect(parseServerMessage('{"type":"transcription_delta","id":"a"}')).toEqual({
+      kind: "malformed",
+      reason: 'transcription_delta: "delta" must be a string',
     });
   });
 });

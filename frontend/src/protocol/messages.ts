@@ -36,10 +36,38 @@ export interface TextDeltaMessage {
   readonly delta: string;
 }
 
+/** Partial transcript of the user's speech (live captions); `id` is the final transcription's id. */
+export interface TranscriptionDeltaMessage {
+  readonly type: "transcription_delta";
+  readonly id: string;
+  readonly delta: string;
+}
+
 export interface ErrorMessage {
   readonly type: "error";
   readonly code: string;
   readonly message: string;
+}
+
+export const TOOL_CALL_STATUSES = ["started", "done", "failed"] as const;
+export type ToolCallStatus = (typeof TOOL_CALL_STATUSES)[number];
+
+export const TOOL_CALL_FAILURES = ["invalid_arguments", "timeout", "error", "cancelled"] as const;
+export type ToolCallFailure = (typeof TOOL_CALL_FAILURES)[number];
+
+/**
+ * A tool the relay runs for the assistant (server side), as its status changes. `arguments`
+ * and `output` come only when the operator enabled that detail.
+ */
+export interface ToolCallMessage {
+  readonly type: "tool_call";
+  readonly id: string;
+  readonly name: string;
+  readonly status: ToolCallStatus;
+  /** Why it failed; only on `failed`, and only a reason this client knows. */
+  readonly reason?: ToolCallFailure;
+  readonly arguments?: Readonly<Record<string, unknown>>;
+  readonly output?: string;
 }
 
 /** Every relay -> browser text frame this client understands. */
@@ -49,6 +77,8 @@ export type ServerMessage =
   | TextDoneMessage
   | TranscriptionMessage
   | TextDeltaMessage
+  | TranscriptionDeltaMessage
+  | ToolCallMessage
   | ErrorMessage;
 
 /** The only browser -> relay text frame. The reference frontend sends it without `id`. */
@@ -111,6 +141,31 @@ function parseControl(obj: JsonObject): ParseResult {
   }
 }
 
+function isOneOf<T extends string>(values: readonly T[], value: unknown): value is T {
+  return (values as readonly unknown[]).includes(value);
+}
+
+/** Unknown statuses are ignored (a later relay may add some); unknown reasons and fields too. */
+function parseToolCall(obj: JsonObject): ParseResult {
+  const fields = stringFields(obj, ["id", "name"]);
+  if (!fields.ok) return malformed(`tool_call: "${fields.field}" must be a string`);
+  const status = obj["status"];
+  if (!isOneOf(TOOL_CALL_STATUSES, status)) {
+    return { kind: "ignored", reason: `unknown tool_call status ${JSON.stringify(status)}` };
+  }
+  const reason = obj["reason"];
+  const args = obj["arguments"];
+  const output = obj["output"];
+  return message({
+    type: "tool_call",
+    ...fields.values,
+    status,
+    ...(status === "failed" && isOneOf(TOOL_CALL_FAILURES, reason) ? { reason } : {}),
+    ...(isObject(args) ? { arguments: args } : {}),
+    ...(typeof output === "string" ? { output } : {}),
+  });
+}
+
 /** Parses one text frame from the relay. Never throws. */
 export function parseServerMessage(text: string): ParseResult {
   let data: unknown;
@@ -134,6 +189,13 @@ export function parseServerMessage(text: string): ParseResult {
       if (!fields.ok) return malformed(`text_delta: "${fields.field}" must be a string`);
       return message({ type, ...fields.values });
     }
+    case "transcription_delta": {
+      const fields = stringFields(data, ["id", "delta"]);
+      if (!fields.ok) return malformed(`transcription_delta: "${fields.field}" must be a string`);
+      return message({ type, ...fields.values });
+    }
+    case "tool_call":
+      return parseToolCall(data);
     case "error": {
       // Errors are shown even when incomplete: losing one would hide a failure.
       const code = typeof data["code"] === "string" ? data["code"] : "unknown";

@@ -5,7 +5,9 @@ import type { PlaybackReport } from "../audio/workletProtocol";
 import type { ConnectionState } from "../protocol/relayClient";
 import type { ConversationAction } from "../state/conversation";
 import { FakeSocket } from "../testing/fakeSocket";
+import type { DeveloperConsole } from "./developerLog";
 import { RelaySession, type MicState, type MicrophoneLike, type PlayerLike } from "./relaySession";
+import { createTestHooks } from "./testHooks";
 
 class FakePlayer implements PlayerLike {
   readonly ready = Promise.resolve();
@@ -13,7 +15,7 @@ class FakePlayer implements PlayerLike {
   readonly enqueued: ArrayBuffer[] = [];
   clears = 0;
   closed = false;
-  constructor(readonly report: (r: PlaybackReport) => void) {}
+  constructor(readonly report: ((r: PlaybackReport) => void) | null) {}
   enqueue(pcm: ArrayBuffer): void {
     this.enqueued.push(pcm);
   }
@@ -34,7 +36,15 @@ class FakeMic implements MicrophoneLike {
   }
 }
 
-function setup() {
+/** What the session wrote to the console, as [level, first argument] pairs. */
+class ConsoleRecorder implements DeveloperConsole {
+  readonly lines: [string, string][] = [];
+  error = (message: unknown) => void this.lines.push(["error", String(message)]);
+  warn = (message: unknown) => void this.lines.push(["warn", String(message)]);
+  info = (message: unknown) => void this.lines.push(["info", String(message)]);
+}
+
+function setup({ testHooks = true } = {}) {
   const sockets: FakeSocket[] = [];
   const players: FakePlayer[] = [];
   const mics: FakeMic[] = [];
@@ -42,6 +52,7 @@ function setup() {
   const states: ConnectionState[] = [];
   const micStates: MicState[] = [];
   let micPermission: "granted" | "denied" = "granted";
+  const log = new ConsoleRecorder();
   const session = new RelaySession(
     {
       onConnectionChange: (s) => states.push(s),
@@ -66,6 +77,8 @@ function setup() {
         mics.push(mic);
         return mic;
       },
+      hooks: testHooks ? createTestHooks() : null,
+      log,
     },
   );
   const connect = () => {
@@ -76,30 +89,31 @@ function setup() {
     return socket;
   };
   const denyMic = () => (micPermission = "denied");
-  return { session, sockets, players, mics, actions, states, micStates, connect, denyMic };
+  const hooks = () => session.hooks!;
+  return { session, hooks, log, sockets, players, mics, actions, states, micStates, connect, denyMic };
 }
 
 const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 describe("RelaySession", () => {
   it("plays received audio and counts its bytes", () => {
-    const { session, players, connect } = setup();
+    const { hooks, players, connect } = setup();
     const socket = connect();
     socket.receive(new ArrayBuffer(4800));
     socket.receive(floatToPcm16Bytes(new Float32Array(480).fill(0.5)));
     expect(players[0]!.enqueued.map((b) => b.byteLength)).toEqual([4800, 960]);
-    expect(session.hooks.receivedAudioBytes).toBe(5760);
-    expect(session.hooks.peakReceivedRms).toBeCloseTo(0.5, 3);
-    expect(session.hooks.state).toBe("connected");
+    expect(hooks().receivedAudioBytes).toBe(5760);
+    expect(hooks().peakReceivedRms).toBeCloseTo(0.5, 3);
+    expect(hooks().state).toBe("connected");
   });
 
   it("clears playback at once on speech_started (barge-in)", () => {
-    const { session, players, actions, connect } = setup();
+    const { hooks, players, actions, connect } = setup();
     const socket = connect();
     socket.receive(new ArrayBuffer(4800));
     socket.receiveJson({ type: "control", action: "speech_started" });
     expect(players[0]!.clears).toBe(1);
-    expect(session.hooks.playbackClears).toBe(1);
+    expect(hooks().playbackClears).toBe(1);
     expect(actions.at(-1)).toEqual({
       type: "server_message",
       message: { type: "control", action: "speech_started" },
@@ -107,11 +121,11 @@ describe("RelaySession", () => {
   });
 
   it("copies the playback worklet's reports into the test hooks", () => {
-    const { session, players, connect } = setup();
+    const { hooks, players, connect } = setup();
     connect();
-    players[0]!.report({ type: "played", playedSamples: 2400, bufferedSamples: 100, droppedSamples: 0 });
-    expect(session.hooks.playedSamples).toBe(2400);
-    expect(session.hooks.bufferedSamples).toBe(100);
+    players[0]!.report!({ type: "played", playedSamples: 2400, bufferedSamples: 100, droppedSamples: 0 });
+    expect(hooks().playedSamples).toBe(2400);
+    expect(hooks().bufferedSamples).toBe(100);
   });
 
   it("sends typed text only when connected, trimmed, and without id", () => {
@@ -126,7 +140,7 @@ describe("RelaySession", () => {
   });
 
   it("sends microphone frames as binary and counts them", async () => {
-    const { session, mics, micStates, connect } = setup();
+    const { session, hooks, mics, micStates, connect } = setup();
     const socket = connect();
     session.toggleMic();
     await flush();
@@ -134,16 +148,16 @@ describe("RelaySession", () => {
     mics[0]!.listener.onLevel(0.2);
     mics[0]!.listener.onFrame(new ArrayBuffer(1920));
     expect(socket.sent.map((d) => (d instanceof ArrayBuffer ? d.byteLength : d))).toEqual([1920]);
-    expect(session.hooks.sentAudioBytes).toBe(1920);
-    expect(session.hooks.sentAudioFrames).toBe(1);
-    expect(session.hooks.peakInputRms).toBe(0.2);
+    expect(hooks().sentAudioBytes).toBe(1920);
+    expect(hooks().sentAudioFrames).toBe(1);
+    expect(hooks().peakInputRms).toBe(0.2);
     session.toggleMic();
     expect(mics[0]!.closed).toBe(true);
     expect(micStates.at(-1)).toBe("off");
   });
 
   it("reports a refused microphone as an error line", async () => {
-    const { session, actions, micStates, connect, denyMic } = setup();
+    const { session, actions, log, micStates, connect, denyMic } = setup();
     connect();
     denyMic();
     session.toggleMic();
@@ -154,6 +168,7 @@ describe("RelaySession", () => {
       code: "microphone_unavailable",
       text: "Microphone permission was refused.",
     });
+    expect(log.lines.at(-1)).toEqual(["error", "[trio-relay] microphone_unavailable"]);
   });
 
   it("closes a microphone that finished opening after it was turned off", async () => {
@@ -167,22 +182,74 @@ describe("RelaySession", () => {
   });
 
   it("on a relay close: stops the mic, keeps playing, and says why", async () => {
-    const { session, players, mics, actions, connect } = setup();
+    const { session, hooks, log, players, mics, actions, connect } = setup();
     const socket = connect();
     session.toggleMic();
     await flush();
-    socket.serverClose(1011, "upstream_unavailable");
+    socket.serverClose(1011, "The voice service is unavailable right now.");
     expect(mics[0]!.closed).toBe(true);
     expect(players[0]!.closed).toBe(false);
-    expect(session.hooks).toMatchObject({ state: "closed", closeCode: 1011 });
-    expect(actions.at(-1)).toEqual({
-      type: "status",
-      text: "Disconnected: upstream failure (1011): upstream_unavailable.",
-    });
+    expect(hooks()).toMatchObject({ state: "closed", closeCode: 1011 });
+    expect(actions.slice(-2)).toEqual([
+      { type: "microphone_off" },
+      { type: "connection_ended", code: 1011, everOpened: true, byClient: false },
+    ]);
+    // The detail is for the developer, in the console.
+    expect(log.lines.at(-1)).toEqual([
+      "error",
+      "[trio-relay] connection closed: upstream failure (1011): The voice service is unavailable right now.",
+    ]);
+  });
+
+  it("puts no connection or microphone state into the conversation: the header shows it", async () => {
+    const { session, actions, connect } = setup();
+    const socket = connect();
+    session.toggleMic();
+    await flush();
+    session.toggleMic();
+    session.disconnect();
+    socket.serverClose(1000);
+    expect(actions.map((a) => a.type)).toEqual(["server_message", "microphone_off", "connection_ended"]);
+  });
+
+  it("logs the relay's errors and tool calls with their codes for the developer", () => {
+    const { log, connect } = setup();
+    const socket = connect();
+    socket.receiveJson({ type: "error", code: "upstream_unavailable", message: "Try again." });
+    socket.receiveJson({ type: "tool_call", id: "c1", name: "get_time", status: "started", arguments: { zone: "UTC" } });
+    expect(log.lines.slice(-2)).toEqual([
+      ["error", "[trio-relay] relay error upstream_unavailable: Try again."],
+      ["info", "[trio-relay] tool call c1 get_time: started"],
+    ]);
+  });
+
+  it("says once per connection that a frame could not be read, and logs each", () => {
+    const { session, actions, log, sockets, connect } = setup();
+    const socket = connect();
+    socket.receive("{not json");
+    socket.receive('{"type":"text_delta"}');
+    expect(actions.filter((a) => a.type === "local_error")).toEqual([
+      { type: "local_error", code: "protocol", text: "Part of the conversation could not be shown." },
+    ]);
+    expect(log.lines.filter(([level]) => level === "warn")).toHaveLength(2);
+    session.disconnect();
+    socket.serverClose(1000);
+    connect();
+    sockets.at(-1)!.receive("{not json");
+    expect(actions.filter((a) => a.type === "local_error")).toHaveLength(2);
+  });
+
+  it("without test hooks (production) plays audio but measures nothing for them", () => {
+    const { session, players, connect } = setup({ testHooks: false });
+    const socket = connect();
+    socket.receive(floatToPcm16Bytes(new Float32Array(480).fill(0.5)));
+    expect(players[0]!.enqueued.map((b) => b.byteLength)).toEqual([960]);
+    expect(players[0]!.report).toBeNull(); // the worklet is asked for no reports
+    expect(session.hooks).toBeNull();
   });
 
   it("disconnect stops playback and closes normally; a new connect starts fresh", () => {
-    const { session, sockets, players, connect } = setup();
+    const { session, hooks, sockets, players, connect } = setup();
     const socket = connect();
     socket.receive(new ArrayBuffer(100));
     session.disconnect();
@@ -191,8 +258,8 @@ describe("RelaySession", () => {
     socket.serverClose(1000);
     connect();
     expect(sockets).toHaveLength(2);
-    expect(session.hooks.receivedAudioBytes).toBe(0);
-    expect(session.hooks.state).toBe("connected");
+    expect(hooks().receivedAudioBytes).toBe(0);
+    expect(hooks().state).toBe("connected");
   });
 
   it("refuses an endpoint that is not a WebSocket URL", () => {

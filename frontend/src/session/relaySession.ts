@@ -1,21 +1,30 @@
 /**
  * One conversation with the relay: the RelayClient, the audio player and the microphone, wired
  * together. It turns what happens into listener calls (connection state, conversation actions,
- * microphone state) and keeps the test counters. No React here; `useRelaySession` adapts it.
+ * microphone state), logs the detail for the developer, and keeps the test counters when the
+ * page runs with test hooks. No React here; `useRelaySession` adapts it.
  *
  * Devices and sockets come from factories (`useRelaySession` passes the real ones), so tests
- * run it against fakes.
+ * run it against fakes. Without test hooks (production) nothing is measured for them: no RMS of
+ * the assistant's audio, no playback reports from the worklet.
  */
 
 import type { MicrophoneListener } from "../audio/microphone";
 import { pcm16BytesToFloat, rms } from "../audio/pcm";
 import type { PlaybackReport } from "../audio/workletProtocol";
-import { describeClose } from "../protocol/closeCodes";
 import { endpointProblem } from "../protocol/endpoint";
 import type { ServerMessage } from "../protocol/messages";
 import { RelayClient, type ConnectionState, type SocketFactory } from "../protocol/relayClient";
 import type { ConversationAction } from "../state/conversation";
-import { createTestHooks, resetTestHooks, type RelayTestHooks } from "./testHooks";
+import {
+  logConnectionChange,
+  logLocalProblem,
+  logProtocolProblem,
+  logServerMessage,
+  type DeveloperConsole,
+} from "./developerLog";
+import { microphoneProblem } from "./localProblems";
+import { resetTestHooks, type RelayTestHooks } from "./testHooks";
 
 export type MicState = "off" | "starting" | "on";
 
@@ -43,26 +52,16 @@ export interface MicrophoneLike {
 
 export interface RelaySessionDeps {
   readonly createSocket?: SocketFactory;
-  /** Called from `connect`, i.e. within the user's click. */
-  readonly createPlayer: (onReport: (report: PlaybackReport) => void) => PlayerLike;
+  /**
+   * Called from `connect`, i.e. within the user's click. `onReport` is null without test hooks:
+   * then the player asks its worklet for no reports.
+   */
+  readonly createPlayer: (onReport: ((report: PlaybackReport) => void) | null) => PlayerLike;
   readonly openMicrophone: (listener: MicrophoneListener) => Promise<MicrophoneLike>;
-  readonly hooks?: RelayTestHooks;
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof DOMException || error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
-}
-
-function microphoneProblem(error: unknown): string {
-  if (error instanceof DOMException && error.name === "NotAllowedError") {
-    return "Microphone permission was refused.";
-  }
-  if (error instanceof DOMException && error.name === "NotFoundError") return "No microphone was found.";
-  if (typeof navigator !== "undefined" && !navigator.mediaDevices) {
-    return "The microphone needs a secure page (https or localhost).";
-  }
-  return `The microphone could not start (${errorText(error)}).`;
+  /** The counters of `window.__relayTest`; absent or null in production. */
+  readonly hooks?: RelayTestHooks | null;
+  /** Where the developer detail goes (default: the browser console). */
+  readonly log?: DeveloperConsole;
 }
 
 export class RelaySession {
@@ -72,16 +71,21 @@ export class RelaySession {
   private micState: MicState = "off";
   /** Bumped whenever the microphone is turned off, so a late `open` knows it is unwanted. */
   private micGeneration = 0;
-  readonly hooks: RelayTestHooks;
+  /** Whether this connection already said that a frame could not be read (once is enough). */
+  private protocolProblemShown = false;
+  private endpoint = "";
+  readonly hooks: RelayTestHooks | null;
+  private readonly log: DeveloperConsole;
   private readonly createSocket: SocketFactory | undefined;
-  private readonly createPlayer: (onReport: (report: PlaybackReport) => void) => PlayerLike;
+  private readonly createPlayer: (onReport: ((report: PlaybackReport) => void) | null) => PlayerLike;
   private readonly openMicrophone: (listener: MicrophoneListener) => Promise<MicrophoneLike>;
 
   constructor(
     private readonly listener: RelaySessionListener,
     deps: RelaySessionDeps,
   ) {
-    this.hooks = deps.hooks ?? createTestHooks();
+    this.hooks = deps.hooks ?? null;
+    this.log = deps.log ?? console;
     this.createSocket = deps.createSocket;
     this.createPlayer = deps.createPlayer;
     this.openMicrophone = deps.openMicrophone;
@@ -101,27 +105,28 @@ export class RelaySession {
       return;
     }
     this.closePlayer();
-    resetTestHooks(this.hooks);
+    if (this.hooks) resetTestHooks(this.hooks);
     this.player = this.startPlayer();
+    this.endpoint = endpoint;
+    this.protocolProblemShown = false;
 
     const client = new RelayClient(
       {
         onStateChange: (state) => this.connectionChanged(client, state),
         onMessage: (message) => this.received(message),
         onAudio: (pcm) => this.receivedAudio(pcm),
-        onProtocolProblem: (reason) =>
-          this.conversation({ type: "local_error", code: "protocol", text: `Unreadable message from the relay: ${reason}` }),
+        onProtocolProblem: (reason) => this.protocolProblem(reason),
       },
       this.createSocket,
     );
     this.client = client;
-    this.conversation({ type: "status", text: `Connecting to ${endpoint}…` });
     try {
       client.connect(endpoint);
     } catch (error) {
       this.client = null;
       this.closePlayer();
-      this.conversation({ type: "local_error", code: "bad_endpoint", text: `Cannot connect: ${errorText(error)}` });
+      logLocalProblem(this.log, "bad_endpoint", error);
+      this.conversation({ type: "local_error", code: "bad_endpoint", text: "Cannot connect to this address." });
     }
   }
 
@@ -151,19 +156,24 @@ export class RelaySession {
   }
 
   private startPlayer(): PlayerLike {
-    const player = this.createPlayer((report) => {
-      this.hooks.playedSamples = report.playedSamples;
-      this.hooks.bufferedSamples = report.bufferedSamples;
-      this.hooks.droppedSamples = report.droppedSamples;
-    });
-    this.hooks.playbackSampleRate = player.sampleRate;
-    player.ready.catch((error: unknown) =>
+    const hooks = this.hooks;
+    const player = this.createPlayer(
+      hooks &&
+        ((report) => {
+          hooks.playedSamples = report.playedSamples;
+          hooks.bufferedSamples = report.bufferedSamples;
+          hooks.droppedSamples = report.droppedSamples;
+        }),
+    );
+    if (hooks) hooks.playbackSampleRate = player.sampleRate;
+    player.ready.catch((error: unknown) => {
+      logLocalProblem(this.log, "audio_unavailable", error);
       this.conversation({
         type: "local_error",
         code: "audio_unavailable",
-        text: `Assistant audio cannot be played (${errorText(error)}).`,
-      }),
-    );
+        text: "The assistant's voice cannot be played in this browser.",
+      });
+    });
     return player;
   }
 
@@ -174,36 +184,49 @@ export class RelaySession {
 
   private connectionChanged(client: RelayClient, state: ConnectionState): void {
     if (client !== this.client) return;
-    this.hooks.state = state.status;
-    if (state.status === "connected") this.conversation({ type: "status", text: "Connected." });
+    logConnectionChange(this.log, this.endpoint, state);
+    if (this.hooks) this.hooks.state = state.status;
     if (state.status === "closed") {
       this.client = null;
-      this.hooks.closeCode = state.code;
+      if (this.hooks) this.hooks.closeCode = state.code;
       this.stopMic();
       // A close the user asked for stops playback; otherwise the last words may still play out.
       if (state.byClient) this.closePlayer();
       this.conversation({
-        type: "status",
-        text: `Disconnected: ${describeClose(state.code, state.reason, state.everOpened)}.`,
+        type: "connection_ended",
+        code: state.code,
+        everOpened: state.everOpened,
+        byClient: state.byClient,
       });
     }
     this.listener.onConnectionChange(state);
   }
 
   private received(message: ServerMessage): void {
+    logServerMessage(this.log, message);
     if (message.type === "control" && message.action === "speech_started") {
       // Barge-in: the user talks over the assistant, so what is still buffered must not play.
       this.player?.clear();
-      this.hooks.playbackClears++;
+      if (this.hooks) this.hooks.playbackClears++;
     }
     this.conversation({ type: "server_message", message });
   }
 
+  private protocolProblem(reason: string): void {
+    logProtocolProblem(this.log, reason);
+    if (this.protocolProblemShown) return;
+    this.protocolProblemShown = true;
+    this.conversation({ type: "local_error", code: "protocol", text: "Part of the conversation could not be shown." });
+  }
+
   private receivedAudio(pcm: ArrayBuffer): void {
-    this.hooks.receivedAudioBytes += pcm.byteLength;
-    // Measured before the player takes the buffer (it is transferred to the worklet).
-    const level = rms(pcm16BytesToFloat(pcm));
-    if (level > this.hooks.peakReceivedRms) this.hooks.peakReceivedRms = level;
+    const hooks = this.hooks;
+    if (hooks) {
+      hooks.receivedAudioBytes += pcm.byteLength;
+      // Measured before the player takes the buffer (it is transferred to the worklet).
+      const level = rms(pcm16BytesToFloat(pcm));
+      if (level > hooks.peakReceivedRms) hooks.peakReceivedRms = level;
+    }
     this.player?.enqueue(pcm);
   }
 
@@ -216,20 +239,23 @@ export class RelaySession {
       mic = await this.openMicrophone({
         onFrame: (pcm) => {
           const bytes = pcm.byteLength;
-          if (this.client?.sendAudio(pcm)) {
+          if (this.client?.sendAudio(pcm) && this.hooks) {
             this.hooks.sentAudioBytes += bytes;
             this.hooks.sentAudioFrames++;
           }
         },
         onLevel: (level) => {
-          this.hooks.inputRms = level;
-          this.hooks.peakInputRms = Math.max(this.hooks.peakInputRms, level);
+          if (this.hooks) {
+            this.hooks.inputRms = level;
+            this.hooks.peakInputRms = Math.max(this.hooks.peakInputRms, level);
+          }
           this.listener.onInputLevel(level);
         },
       });
     } catch (error) {
       if (generation !== this.micGeneration) return;
       this.setMicState("off");
+      logLocalProblem(this.log, "microphone_unavailable", error);
       this.conversation({ type: "local_error", code: "microphone_unavailable", text: microphoneProblem(error) });
       return;
     }
@@ -239,21 +265,20 @@ export class RelaySession {
       return;
     }
     this.mic = mic;
-    this.hooks.captureSampleRate = mic.sampleRate;
+    if (this.hooks) this.hooks.captureSampleRate = mic.sampleRate;
     this.setMicState("on");
-    this.conversation({ type: "status", text: "Microphone on." });
   }
 
   private stopMic(): void {
     if (this.micState === "off") return;
     this.micGeneration++;
-    const wasOn = this.micState === "on";
     void this.mic?.close();
     this.mic = null;
     this.setMicState("off");
-    this.hooks.inputRms = 0;
+    if (this.hooks) this.hooks.inputRms = 0;
     this.listener.onInputLevel(0);
-    if (wasOn) this.conversation({ type: "status", text: "Microphone off." });
+    // Whatever "Speaking…" bubble is open will get no more words from this microphone.
+    this.conversation({ type: "microphone_off" });
   }
 
   private setMicState(state: MicState): void {

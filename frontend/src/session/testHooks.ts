@@ -2,6 +2,9 @@
  * Counters the browser end-to-end tests read from `window.__relayTest` (see tests/browser/).
  * They are plain numbers updated in place; reading them has no side effect. All counters are
  * reset when a new connection starts.
+ *
+ * They exist only when the page is opened with `?test-hooks` in its URL: without them the
+ * session measures nothing for them (no RMS of the assistant's audio, no playback reports).
  */
 
 import type { ConnectionState } from "../protocol/relayClient";
@@ -56,6 +59,11 @@ export function createTestHooks(): RelayTestHooks {
 /** Resets every counter of `hooks` in place (the object identity stays: tests may hold it). */
 export function resetTestHooks(hooks: RelayTestHooks): void {
   Object.assign(hooks, createTestHooks());
+}
+
+/** The flag: `?test-hooks` (any value) in the page's query string. */
+export function testHooksRequested(search: string): boolean {
+  return new URLSearchParams(search).has("test-hooks");
 }
 
 declare global {

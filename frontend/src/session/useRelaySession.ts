@@ -6,7 +6,7 @@ import { AudioPlayer } from "../audio/player";
 import type { ConnectionState } from "../protocol/relayClient";
 import { conversationReducer, initialConversation, type Line } from "../state/conversation";
 import { RelaySession, type MicState, type RelaySessionDeps } from "./relaySession";
-import { installTestHooks } from "./testHooks";
+import { installTestHooks, testHooksRequested } from "./testHooks";
 
 export interface RelaySessionView {
   readonly connection: ConnectionState;
@@ -25,7 +25,7 @@ function browserDeps(): RelaySessionDeps {
   return {
     createPlayer: (onReport) => new AudioPlayer(onReport),
     openMicrophone: (listener) => Microphone.open(listener),
-    hooks: installTestHooks(window),
+    hooks: testHooksRequested(window.location.search) ? installTestHooks(window) : null,
   };
 }
 
