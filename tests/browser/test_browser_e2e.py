@@ -37,7 +37,13 @@ from playwright.sync_api import Page, expect
 from speech_evidence import RATE, assert_speech, speech_evidence
 
 from fake_upstream import FakeUpstream, open_fake_upstream
-from trio_relay.config import RelayConfig, SessionSettings, fake_target, openai_target
+from trio_relay.config import (
+    RelayConfig,
+    SessionSettings,
+    ToolSettings,
+    fake_target,
+    openai_target,
+)
 from trio_relay.errors import UNAVAILABLE_MESSAGE
 from trio_relay.server import Relay
 
@@ -133,6 +139,43 @@ async def test_text_chat_streams_the_answer_into_the_message_list(
     assert len(deltas) > 1 and "".join(deltas) == f"You said: {question}"  # streamed in pieces
     assert seen["state"] == "connected"
     assert seen["receivedAudioBytes"] == reply_audio_bytes(fake)
+
+
+async def test_the_demo_tool_shows_its_call_and_the_answer(
+    nursery: trio.Nursery, fake: FakeUpstream, frontend_dist: Path, chromium: Path, tmp_path: Path
+) -> None:
+    """The offline demo's example tools: "what time is it in Tokyo?" runs get_time in the relay;
+    the page shows the call, then the answer quoting its result."""
+    config = RelayConfig(
+        upstream=fake_target(fake.url, "gpt-realtime"),
+        static_dir=str(frontend_dist),
+        tools=ToolSettings(modules=("trio_relay.tools.examples",)),
+    )
+    relay = await serve(nursery, config)
+
+    def drive(page: Page) -> str:
+        connect(page)
+        expect(page.get_by_role("status")).to_have_text("Connected")
+        message = page.get_by_role("textbox", name="Message")
+        message.fill("What time is it in Tokyo?")
+        message.press("Enter")
+        activity = page.locator("li.line--activity")
+        expect(activity.locator(".line__text")).to_have_text("Get time done")
+        answer = page.locator("li.line--assistant").last
+        expect(answer).to_contain_text("Asia/Tokyo")
+        expect(answer).to_have_attribute("aria-busy", "false")
+        screenshot(page, "demo-tool")
+        return answer.inner_text()
+
+    answer = await in_browser(chromium, tmp_path, page_url(relay.port), drive)
+    assert re.search(r'"time": ?"\d\d:\d\d"', answer), answer  # the tool's result, quoted
+    record = fake.connections[0]
+    outputs = [
+        e["item"]
+        for e in record.received
+        if e.get("item", {}).get("type") == "function_call_output"
+    ]
+    assert len(outputs) == 1 and json.loads(outputs[0]["output"])["timezone"] == "Asia/Tokyo"
 
 
 async def test_voice_turn_through_the_fake_microphone(
