@@ -9,7 +9,10 @@ the last user message. Pure: no I/O.
   NAME is a declared function tool is a call, in parallel; else the demo phrases, for the demo
   tools that are declared. ``tool_choice`` ``"none"`` turns every trigger off; a forced choice
   (``{"type":"function","name":...}``, ``{"type":"mcp","server_label":...}``) keeps only that
-  tool's. Nothing asked for: the usual reply ("You said: ...", or the spoken turn's echo).
+  tool's; ``"required"`` is ``"auto"`` here (the fake never makes up a call). A
+  ``response.create``'s own ``tools`` / ``tool_choice`` replace the session's (MCP servers are
+  the session's only). Nothing asked for: the usual reply ("You said: ...", or the spoken
+  turn's echo).
 - Function calls since that message, and outputs for some of them: the reply quoting the
   outputs (:func:`~fake_upstream.tool_calls.quote_outputs`).
 - An approval request answered since that message: the call (approved) or the reply saying it
@@ -89,7 +92,7 @@ class Tools:
         """The ``response.create``'s own ``tools`` and ``tool_choice`` if it names them, else
         the session's."""
         tools = response.get("tools")
-        tools = session.get("tools") or [] if tools is None else tools
+        tools = (session.get("tools") or []) if tools is None else tools
         choice = response.get("tool_choice")
         choice = session.get("tool_choice") if choice is None else choice
         names = frozenset(

@@ -1,6 +1,6 @@
 """The fake Realtime session: client events in, server events out. Pure: no sockets, no tasks,
-no clock; ids come from counters (``event_0001``, ``item_0001``, ``resp_0001``), so every run
-is the same.
+no clock; ids come from counters (``event_0001``, ``item_0001``, ``resp_0001``,
+``call_0001``), so every run is the same.
 
 The server hands each client frame to :meth:`Engine.receive_frame` and sends whatever
 :meth:`Engine.next_output` gives, as fast as it can. Acknowledgements are queued at once; a
