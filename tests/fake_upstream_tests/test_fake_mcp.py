@@ -253,3 +253,27 @@ def test_the_beta_dialect_refuses_mcp_tools(validate: bool) -> None:
     assert refused["error"]["code"] == "invalid_value"
     assert refused["error"]["param"].startswith("session.tools")
     assert engine.session["tools"] == []
+
+
+@pytest.mark.parametrize(
+    ("tools", "param"),
+    [
+        ([mcp_tool(), mcp_tool()], "session.tools[1].server_label"),
+        ([{"type": "mcp", "server_label": "docs"}], "session.tools[0].server_url"),
+    ],
+)
+def test_mcp_tools_without_a_server_or_with_a_label_twice_are_refused(
+    tools: list[dict[str, Any]], param: str
+) -> None:
+    engine, _ = started("ga")
+    (refused,) = events(send(engine, with_tools(session_update("ga"), tools)))
+    assert refused["error"]["code"] == "invalid_value" and refused["error"]["param"] == param
+    assert engine.session["tools"] == [] and engine.mcp.servers == {}
+
+
+def test_a_new_approval_rule_applies_without_listing_again() -> None:
+    update = with_tools(session_update("ga", modality="text"), [mcp_tool()])
+    engine, _ = started("ga", update=update)
+    relaxed = with_tools(update, [mcp_tool(require_approval="never")])
+    assert kinds(send(engine, relaxed)) == ["session.updated"]
+    assert output_of(ask(engine, "mcp docs echo {}"))[0]["type"] == "mcp_call"
