@@ -47,6 +47,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="the variant's seed (0)")
     parser.add_argument(
+        "--spoken-text",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="what the user says in the next spoken turn of each connection (repeat for later "
+        "turns): its transcript, and read for tool triggers like a typed text "
+        "(see fake_upstream/triggers.py)",
+    )
+    parser.add_argument(
         "--certfile", help="serve wss:// with this certificate chain (PEM; needs --keyfile)"
     )
     parser.add_argument("--keyfile", help="the private key of --certfile (PEM)")
@@ -80,6 +89,7 @@ async def serve(args: argparse.Namespace, context: ssl.SSLContext | None) -> Non
         timing=TimingOptions(args.variant, args.seed),
         record_events=False,  # a long-running process keeps no log of events
         replay=read_replay(args.replay) if args.replay else None,
+        spoken_texts=tuple(args.spoken_text),
     )
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with open_fake_upstream(args.host, args.port, options, ssl_context=context) as fake:

@@ -7,8 +7,9 @@ limits). The fake must not be what a benchmark of hundreds of sessions measures.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from .conversation import Conversation
 from .protocol import NAMES, DialectName, Output
 from .responses import ResponseStream
 from .scripts import BENCH_TRANSCRIPT, BYTES_PER_MS, bench_reply
@@ -35,6 +36,40 @@ class BenchTurns:
             start_ms = self._position // BYTES_PER_MS
             self._position += self.turn_trigger_bytes
             yield start_ms, self._position // BYTES_PER_MS
+
+    def answer(
+        self,
+        audio_base64: str,
+        dialect: DialectName,
+        conversation: Conversation,
+        new_id: Callable[[str], str],
+        voice: str,
+        reply_audio_ms: int,
+    ) -> list[Output]:
+        """Every event of the turns this audio completes (ids from ``new_id``)."""
+        outputs: list[Output] = []
+        for start_ms, end_ms in self.append(audio_base64):
+            item_id, reply_id = new_id("item"), new_id("item")
+            previous = conversation.reserve(item_id)
+            conversation.reserve(reply_id)  # nothing is kept: the benchmark runs for hours
+            # ... but a client may truncate the last two replies (the one playing when the
+            # next turn started, and that turn's own): their lengths are known.
+            audio_ms = conversation.assistant_audio_ms
+            audio_ms[reply_id] = reply_audio_ms
+            while len(audio_ms) > 2:
+                del audio_ms[next(iter(audio_ms))]
+            outputs += bench_turn(
+                dialect,
+                item_id=item_id,
+                previous_item_id=previous,
+                response_id=new_id("resp"),
+                reply_id=reply_id,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                reply_audio_ms=reply_audio_ms,
+                voice=voice,
+            )
+        return outputs
 
 
 def bench_turn(

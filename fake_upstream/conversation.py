@@ -5,11 +5,23 @@ assistant item's audio (what ``conversation.item.truncate`` checks against). Pur
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 from .scripts import BYTES_PER_MS
 
 Item = dict[str, Any]
+Settled = tuple[str, str | None, Item | None]  # a response's output: id, previous id, the item
+# An answer's type -> (its key, the type it answers, that item's key, how the error names it).
+_ANSWERS = {
+    "function_call_output": ("call_id", "function_call", "call_id", "function call"),
+    "mcp_approval_response": (
+        "approval_request_id",
+        "mcp_approval_request",
+        "id",
+        "approval request",
+    ),
+}
 
 
 class ConversationError(Exception):
@@ -52,17 +64,34 @@ class Conversation:
         previous, self.last_item_id = self.last_item_id, item_id
         return previous
 
-    def settle(
-        self, item_id: str, previous_id: str | None, item: Item | None, audio_bytes: int | None
-    ) -> None:
-        """A response ended: its item (None if it never appeared) joins the conversation."""
-        if item is None:
-            if self.last_item_id == item_id:
+    def settle(self, outputs: Sequence[Settled], audio_bytes: int | None = None) -> None:
+        """A response ended: its output items join the conversation in order; the ids reserved
+        for those that never appeared (None; always the last ones) are given back.
+        ``audio_bytes``: the length of the last item's audio, if it has audio."""
+        for item_id, _, item in outputs:
+            if item is not None:
+                self.items[item_id] = item
+        for item_id, previous_id, item in reversed(outputs):
+            if item is None and self.last_item_id == item_id:
                 self.last_item_id = previous_id
+        if outputs and outputs[-1][2] is not None and audio_bytes is not None:
+            self.assistant_audio_ms[outputs[-1][0]] = audio_bytes // BYTES_PER_MS
+
+    def check_answer(self, item: Item, pending: Sequence[Item]) -> None:
+        """Refuse a ``function_call_output`` or ``mcp_approval_response`` that answers no item
+        of the conversation (``pending``: the items of the response being produced count)."""
+        if item.get("type") not in _ANSWERS:
             return
-        self.items[item_id] = item
-        if audio_bytes is not None:
-            self.assistant_audio_ms[item_id] = audio_bytes // BYTES_PER_MS
+        key, kind, asked_key, what = _ANSWERS[item["type"]]
+        wanted = item.get(key)
+        asked = [*self.items.values(), *pending]
+        if not any(i.get("type") == kind and i.get(asked_key) == wanted for i in asked):
+            raise ConversationError(
+                f"No {what} found with {key} '{wanted}'. Answer one of this conversation's "
+                f"{kind} items.",
+                "invalid_value",
+                f"item.{key}",
+            )
 
     def get(self, item_id: str) -> Item:
         if item_id not in self.items:
@@ -76,9 +105,6 @@ class Conversation:
         self.item_audio.pop(item_id, None)
         self.assistant_audio_ms.pop(item_id, None)
         self.last_item_id = next(reversed(self.items), None)
-
-    def last_user_item(self) -> Item | None:
-        return next((i for i in reversed(self.items.values()) if i.get("role") == "user"), None)
 
     def truncate(
         self, item_id: str, content_index: int, end_ms: int, streaming_ms: int | None

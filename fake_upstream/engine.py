@@ -1,6 +1,6 @@
 """The fake Realtime session: client events in, server events out. Pure: no sockets, no tasks,
-no clock; ids come from counters (``event_0001``, ``item_0001``, ``resp_0001``), so every run
-is the same.
+no clock; ids come from counters (``event_0001``, ``item_0001``, ``resp_0001``,
+``call_0001``), so every run is the same.
 
 The server hands each client frame to :meth:`Engine.receive_frame` and sends whatever
 :meth:`Engine.next_output` gives, as fast as it can. Acknowledgements are queued at once; a
@@ -24,12 +24,13 @@ import binascii
 import copy
 import json
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import count
 from typing import Any
 
 from . import scripts
-from .bench import BenchTurns, bench_turn
+from .answers import Say, Tools, answer, output_items
+from .bench import BenchTurns
 from .conversation import Conversation, ConversationError
 from .faults import (
     EXPIRED_CLOSE_CODE,
@@ -41,7 +42,9 @@ from .faults import (
     Fault,
 )
 from .input_audio import InputAudioBuffer, TurnStarted, TurnStopped
+from .mcp import McpServers, list_tools
 from .ordering import HeldEvents, rate_limits_event, transcription_events
+from .output_items import OutputItem
 from .protocol import NAMES, Close, DialectName, Drop, Event, Garbage, Output, Stall, error_event
 from .responses import ResponseStream
 from .session import SessionError, default_session, updated_session, view
@@ -53,6 +56,7 @@ __all__ = ["Close", "DialectName", "Drop", "Engine", "Garbage", "Output", "Stall
 DROP_AFTER_DELTAS = 2  # fault-drop-mid-response: deltas sent before the connection drops
 MIN_COMMIT_MS = 100  # the real service refuses to commit less audio than this
 _TERMINAL = (Close, Drop, Stall)
+_NO_STATUS = {"mcp_approval_response", "mcp_approval_request", "mcp_call", "mcp_list_tools"}
 
 
 class Engine:
@@ -67,6 +71,7 @@ class Engine:
         validate: bool = True,
         timing: Timing | TimingOptions | None = None,
         clock: Callable[[], float] | None = None,
+        spoken_texts: Sequence[str] = (),
     ) -> None:
         self.dialect = dialect
         self.names = NAMES[dialect]
@@ -94,6 +99,9 @@ class Engine:
         self._expired = False
         self._held = HeldEvents()  # rate limits and input transcriptions, placed by the timing
         self._bench = BenchTurns(turn_trigger_bytes) if turn_trigger_bytes is not None else None
+        self._spoken = deque(spoken_texts)  # what the user says in the next spoken turns
+        self._heard: dict[str, str] = {}  # spoken user item id -> what it said
+        self.mcp = McpServers()
 
     # --- the interface the server and tests use ------------------------------------------------
 
@@ -273,6 +281,8 @@ class Engine:
             self.input_audio.configure(self._view.turn_detection)
         self._emit("session.updated", session=copy.deepcopy(self.session))
         self._configured = True
+        for server in self.mcp.update(self.session.get("tools") or []):  # added or changed
+            self._queue(*list_tools(server, self._id("item"), self.conversation))
 
     def _add_item(
         self, item: dict[str, Any], audio: bytes | None = None, done: bool = True
@@ -288,8 +298,10 @@ class Engine:
 
     def _item_create(self, event: Event) -> None:
         item = copy.deepcopy(event["item"])
-        item.update(id=item.get("id") or self._id("item"), object="realtime.item")
-        item["status"] = "completed"
+        self.conversation.check_answer(item, self._active.given() if self._active else [])
+        item["id"] = item.get("id") or self._id("item")
+        if item.get("type") not in _NO_STATUS:  # MCP items have neither field
+            item.update(object="realtime.item", status="completed")
         self._add_item(item)
 
     def _item_truncate(self, event: Event) -> None:
@@ -331,7 +343,7 @@ class Engine:
         self._commit(turn.item_id, turn.audio)
         # With interrupt_response false, a response still in progress is left alone.
         if self._view.detection("create_response") and self._active is None:
-            self._echo(turn.audio, self._view.audio_out)
+            self._answer(self._view.audio_out)
 
     def _commit_manually(self) -> None:
         buffered_ms = len(self.input_audio) / scripts.BYTES_PER_MS
@@ -350,11 +362,14 @@ class Engine:
         item: dict[str, Any] = {"id": item_id, "object": "realtime.item", "type": "message"}
         item.update(role="user", status="completed", content=[content])
         self._add_item(item, audio, done=False)
+        said = self._spoken.popleft() if self._spoken else None
+        if said is not None:
+            self._heard[item_id] = said
         if self._view.transcription is None:
             self._item_done(item)
             return
         plan = self.timing.turn()
-        transcript, events = transcription_events(item_id, len(audio), plan.fails)
+        transcript, events = transcription_events(item_id, len(audio), plan.fails, said)
         late = plan.transcription is not Where.BEFORE_RESPONSE
         if late:  # transcribed alongside the response: the item is done before its transcript
             self._item_done(item)
@@ -384,22 +399,20 @@ class Engine:
                 "creating a new one.",
                 "conversation_already_has_active_response",
             )
-        modalities = (event.get("response") or {}).get(self.names.modalities)
+        response = event.get("response") or {}
+        modalities = response.get(self.names.modalities)
         audio_out = "audio" in modalities if isinstance(modalities, list) else self._view.audio_out
-        user = self.conversation.last_user_item()
-        if user is not None and user["id"] in self.conversation.item_audio:
-            self._echo(self.conversation.item_audio[user["id"]], audio_out)
-            return
-        said = [part.get("text") or "" for part in (user or {}).get("content", [])]
-        reply = scripts.text_reply(" ".join(text for text in said if text))
-        self._start(reply, scripts.spoken(reply) if audio_out else None)
+        self._answer(audio_out, response)
 
-    def _echo(self, audio: bytes, audio_out: bool) -> None:
-        """Answer a spoken turn: its own audio, byte for byte, and a transcript saying so."""
-        transcript = scripts.audio_reply_transcript(scripts.seconds_of(len(audio)))
-        self._start(transcript, audio if audio_out else None)
+    def _answer(self, audio_out: bool, response: Event | None = None) -> None:
+        """Start the response that is due (:mod:`.answers`): a spoken turn's is its own audio,
+        byte for byte, with a transcript saying so."""
+        tools = Tools.of(self.session, response or {}, self.mcp)
+        chosen = answer(self.conversation, self._heard, tools)
+        leading, said = output_items(self.dialect, chosen, self._id)
+        self._start(said, audio_out, leading)
 
-    def _start(self, text: str, pcm: bytes | None) -> None:
+    def _start(self, said: Say | None, audio_out: bool, leading: Sequence[OutputItem]) -> None:
         self._responses += 1
         first = self._responses == 1
         if self.fault is Fault.NO_RESPONSE and first:
@@ -407,19 +420,23 @@ class Engine:
         drop = self.fault is Fault.DROP_MID_RESPONSE and first
         fault = self.fault
         failing = fault is not None and self._responses <= FAILED_RESPONSES.get(fault, 0)
+        pcm = said.pcm(audio_out) if said is not None else None
         plan = self.timing.response(len(pcm) if pcm is not None else None)
         audio = None
         if pcm is not None:
             pieces = scripts.chunks_of(pcm, plan.chunk_bytes)
             audio = [(base64.b64encode(c).decode(), len(c)) for c in pieces]
-        item_id = self._id("item")
+        for lead in leading:  # each item's previous is the one before it
+            lead.previous_item_id = self.conversation.reserve(lead.item_id)
+        item_id = self._id("item") if said is not None else None
         stream = ResponseStream(
             self.dialect,
             response_id=self._id("resp"),
             item_id=item_id,
-            previous_item_id=self.conversation.reserve(item_id),
-            text=text,
+            previous_item_id=self.conversation.reserve(item_id) if item_id is not None else None,
+            text=said.text if said is not None else None,
             audio=audio,
+            leading=leading,
             voice=self._view.voice,
             drop_after=DROP_AFTER_DELTAS if drop else None,
             cut_after=DROP_AFTER_DELTAS if first and fault is Fault.RESPONSE_INCOMPLETE else None,
@@ -448,9 +465,8 @@ class Engine:
         self._settle(stream, "incomplete")
 
     def _settle(self, stream: ResponseStream, status: str) -> None:
-        item = stream.item(status) if stream.item_added else None
         audio_bytes = stream.audio_bytes_sent if stream.audio is not None else None
-        self.conversation.settle(stream.item_id, stream.previous_item_id, item, audio_bytes)
+        self.conversation.settle(stream.outputs(status), audio_bytes)
 
     def _after_response(self, done: Event) -> None:
         """Right after ``response.done``: the rate limits, the input transcriptions held for
@@ -473,26 +489,7 @@ class Engine:
             message = "Missing required parameter: 'audio'."
             self._error(message, "missing_required_parameter", param="audio", event_id=event_id)
             return
-        for start_ms, end_ms in self._bench.append(audio):
-            item_id, reply_id = self._id("item"), self._id("item")
-            previous = self.conversation.reserve(item_id)
-            self.conversation.reserve(reply_id)  # nothing is kept: the benchmark runs for hours
-            # ... but a client may truncate the last two replies (the one playing when the
-            # next turn started, and that turn's own): their lengths are known.
-            audio_ms = self.conversation.assistant_audio_ms
-            audio_ms[reply_id] = self.reply_audio_ms
-            while len(audio_ms) > 2:
-                del audio_ms[next(iter(audio_ms))]
-            self._queue(
-                *bench_turn(
-                    self.dialect,
-                    item_id=item_id,
-                    previous_item_id=previous,
-                    response_id=self._id("resp"),
-                    reply_id=reply_id,
-                    start_ms=start_ms,
-                    end_ms=end_ms,
-                    reply_audio_ms=self.reply_audio_ms,
-                    voice=self._view.voice,
-                )
-            )
+        answer = self._bench.answer(
+            audio, self.dialect, self.conversation, self._id, self._view.voice, self.reply_audio_ms
+        )
+        self._queue(*answer)

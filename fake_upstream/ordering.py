@@ -23,14 +23,15 @@ _KIND = "conversation.item.input_audio_transcription"
 
 
 def transcription_events(
-    item_id: str, audio_bytes: int, fails: bool = False
+    item_id: str, audio_bytes: int, fails: bool = False, said: str | None = None
 ) -> tuple[str | None, list[Event]]:
     """A spoken turn's transcript (None if it ``fails``) and its input transcription events:
-    the deltas and ``completed``, or ``failed``."""
+    the deltas and ``completed``, or ``failed``. ``said``: what the turn says (the engine's
+    ``spoken_texts``), else a made-up transcript giving its length."""
     where = {"item_id": item_id, "content_index": 0}
     if fails:
         return None, [{"type": f"{_KIND}.failed", **where, "error": dict(TRANSCRIPTION_ERROR)}]
-    transcript = input_transcript(seconds_of(audio_bytes))
+    transcript = said if said is not None else input_transcript(seconds_of(audio_bytes))
     events: list[Event] = [
         {"type": f"{_KIND}.delta", **where, "delta": piece} for piece in words(transcript)
     ]

@@ -1,6 +1,8 @@
 """One assistant response, produced one event at a time in the real API's order, so that it can
 be cancelled part-way (``response.cancel``, or the user barging in) and then closed the way the
 real service closes it: the pending ``.done`` events, then ``response.done`` ``cancelled``.
+Its output: tool items first, if any (:mod:`.output_items`), then the assistant's message (a
+function-call response has none).
 Pure: no I/O; the events carry no ``event_id`` (the engine stamps it when it sends them).
 """
 
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .conversation import Settled
+from .output_items import OutputItem
 from .protocol import NAMES, DialectName, Drop, Event, Output
 from .scripts import BYTES_PER_MS, words
 from .timing import Wait
@@ -56,9 +60,11 @@ def _usage(text: str, audio_bytes: int) -> dict[str, Any]:
 
 class ResponseStream:
     """A response saying ``text``: as text, or as the transcript of ``audio`` (base64 deltas with
-    their decoded sizes). Faults: ``drop_after`` ends the stream with :class:`Drop` after that
-    many deltas; ``cut_after`` ends it ``incomplete`` (``max_output_tokens``) there;
-    ``pause_after`` makes it :attr:`paused` there (nothing more until it is cancelled);
+    their decoded sizes); before it, the ``leading`` output items (with ``text`` None, they are
+    the whole output, and ``item_id`` is None). Faults (counting the message's deltas):
+    ``drop_after`` ends the stream with :class:`Drop` after that many deltas; ``cut_after``
+    ends it ``incomplete`` (``max_output_tokens``) there; ``pause_after`` makes it
+    :attr:`paused` there (nothing more until it is cancelled);
     ``fail_with`` (a ``status_details.error``) makes it fail before any output. Pacing:
     ``first_delta_delay_s`` before the first delta, ``audio_delays_s[i]`` before audio chunk
     ``i``, given as :class:`~fake_upstream.timing.Wait` markers for the engine."""
@@ -68,10 +74,11 @@ class ResponseStream:
         dialect: DialectName,
         *,
         response_id: str,
-        item_id: str,
+        item_id: str | None,
         previous_item_id: str | None,
-        text: str,
+        text: str | None,
         audio: Sequence[tuple[str, int]] | None,
+        leading: Sequence[OutputItem] = (),
         voice: str = "alloy",
         pieces: Sequence[str] | None = None,
         drop_after: int | None = None,
@@ -89,7 +96,10 @@ class ResponseStream:
         self.text = text
         self.audio = audio
         self.voice = voice
-        self.pieces = list(pieces) if pieces is not None else words(text)
+        self.leading = list(leading)
+        for index, output_item in enumerate(self.leading):
+            output_item.response_id, output_item.output_index = response_id, index
+        self.pieces = list(pieces) if pieces is not None else words(text or "")
         self.drop_after = drop_after
         self.cut_after = cut_after
         self.pause_after = pause_after
@@ -109,9 +119,25 @@ class ResponseStream:
         return {
             "response_id": self.response_id,
             "item_id": self.item_id,
-            "output_index": 0,
+            "output_index": len(self.leading),
             "content_index": 0,
         }
+
+    def outputs(self, status: str) -> list[Settled]:
+        """Its output items as it leaves them (None for one never given), for the conversation;
+        ``status``: the message's."""
+        outputs: list[Settled] = [
+            (lead.item_id, lead.previous_item_id, lead.snapshot() if lead.added else None)
+            for lead in self.leading
+        ]
+        if self.item_id is not None:
+            item = self.item(status) if self.item_added else None
+            outputs.append((self.item_id, self.previous_item_id, item))
+        return outputs
+
+    def given(self) -> list[dict[str, Any]]:
+        """The tool items handed out so far (they are in the conversation already)."""
+        return [lead.snapshot() for lead in self.leading if lead.added]
 
     def created(self) -> Event:
         return {"type": "response.created", "response": self._response("in_progress")}
@@ -171,7 +197,9 @@ class ResponseStream:
         """The ``response.done`` event for what has been produced so far."""
         item_status = "completed" if status == "completed" else "incomplete"
         response = self._response(status)
-        response["output"] = [self.item(item_status)] if self.item_added else []
+        response["output"] = [lead.snapshot() for lead in self.leading if lead.added]
+        if self.item_added:
+            response["output"].append(self.item(item_status))
         response["usage"] = _usage(self.text_sent, self.audio_bytes_sent)
         if reason is not None:
             response["status_details"] = {"type": status, "reason": reason}
@@ -211,11 +239,16 @@ class ResponseStream:
         if self.fail_with is not None:
             yield self.done("failed", error=self.fail_with)
             return
+        for lead in self.leading:
+            yield from lead.events()
+        if self.text is None:
+            yield from self._finish("completed", None)
+            return
         self.item_added = True
         yield {
             "type": "response.output_item.added",
             "response_id": self.response_id,
-            "output_index": 0,
+            "output_index": len(self.leading),
             "item": self.item("in_progress"),
         }
         yield {
@@ -248,6 +281,9 @@ class ResponseStream:
 
     def _finish(self, status: str, reason: str | None) -> list[Event]:
         n, events = self.names, list[Event]()
+        item_status = "completed" if status == "completed" else "incomplete"
+        for lead in self.leading:
+            events += lead.finish(item_status)
         if self._part_added:
             if self.audio is not None:
                 events.append({"type": n.audio_done, **self.where})
@@ -259,13 +295,12 @@ class ResponseStream:
                 events.append({"type": n.text_done, "text": self.text_sent, **self.where})
                 part = {"type": "text", "text": self.text_sent}
             events.append({"type": "response.content_part.done", "part": part, **self.where})
-        item_status = "completed" if status == "completed" else "incomplete"
         if self.item_added:
             events.append(
                 {
                     "type": "response.output_item.done",
                     "response_id": self.response_id,
-                    "output_index": 0,
+                    "output_index": len(self.leading),
                     "item": self.item(item_status),
                 }
             )

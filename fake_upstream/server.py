@@ -86,6 +86,9 @@ class FakeUpstreamOptions:
     replay: Replay | None = None
     # Orders and pacing for connections whose model names no variant (fake_upstream/timing.py).
     timing: TimingOptions = TimingOptions()
+    # What the user "says" in each connection's successive spoken turns (their transcripts, and
+    # the text read for tool triggers: fake_upstream/triggers.py); later turns as without.
+    spoken_texts: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.define
@@ -298,6 +301,7 @@ class FakeUpstream:
             validate=self.options.validate_client_events,
             timing=self.options.timing,
             clock=trio.current_time,
+            spoken_texts=self.options.spoken_texts,
         )
         if self.options.replay is not None:  # --replay: the recording answers, not the engine
             engine = self.options.replay.start()

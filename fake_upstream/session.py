@@ -52,6 +52,9 @@ _REPLACED = {
     "tracing",
     "prompt",
 }
+# An MCP tool's credentials: the real service never reports them back, so the fake does not
+# even keep them (nothing it sends can leak them).
+MCP_SECRETS = ("headers", "authorization")
 
 
 class SessionError(Exception):
@@ -155,6 +158,10 @@ def updated_session(
     _merge(merged, update)
     merged["id"], merged["object"] = session["id"], session["object"]
     _check(dialect, merged)
+    for tool in merged.get("tools") or []:
+        if tool.get("type") == "mcp":
+            for secret in MCP_SECRETS:
+                tool.pop(secret, None)
     return merged
 
 
@@ -192,6 +199,7 @@ def _check(dialect: DialectName, session: dict[str, Any]) -> None:
             if session.get(key) != "pcm16":
                 raise SessionError("This fake upstream speaks pcm16 only.", f"session.{key}")
         detection, param = session.get("turn_detection"), ""
+    _check_tools(dialect, session.get("tools"))
     if isinstance(detection, dict):
         threshold = detection.get("threshold", 0.5)
         if not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
@@ -206,6 +214,34 @@ def _check(dialect: DialectName, session: dict[str, Any]) -> None:
                     f"Invalid '{key}': {value!r}. Expected a non-negative integer.",
                     f"session.{param}turn_detection.{key}",
                 )
+
+
+def _check_tools(dialect: DialectName, tools: Any) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):
+        raise SessionError("Invalid 'session.tools': expected a list of tools.", "session.tools")
+    labels: set[str] = set()
+    for index, tool in enumerate(tools):
+        kind, param = tool.get("type", "function"), f"session.tools[{index}]"
+        if dialect == "beta" and kind != "function":
+            raise SessionError(
+                f"Invalid value: '{kind}'. Supported values are: 'function'.", f"{param}.type"
+            )
+        if kind != "mcp":
+            continue
+        if not any(tool.get(key) for key in ("server_url", "connector_id", "tunnel_id")):
+            raise SessionError(
+                "An MCP tool needs one of 'server_url', 'connector_id' or 'tunnel_id'.",
+                f"{param}.server_url",
+            )
+        label = tool.get("server_label")
+        if not isinstance(label, str) or label in labels:
+            raise SessionError(
+                f"Invalid 'server_label': {label!r}. Each MCP tool needs a label of its own.",
+                f"{param}.server_label",
+            )
+        labels.add(label)
 
 
 def view(dialect: DialectName, session: dict[str, Any]) -> SessionView:

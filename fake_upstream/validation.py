@@ -4,6 +4,9 @@ GA events are checked against ``openai.types.realtime``, beta ones against
 ``openai.types.beta.realtime``: each event's ``type`` selects its model (the unions are
 discriminated on ``type``), and pydantic checks the fields. Like the real service, a field the
 model does not know is an error (``unknown_parameter``): that catches a relay mixing dialects.
+Inside a field that is a union (an item, a tool), the error named is that of the member the
+value's own ``type`` selects. The beta item model has every field optional: what the real
+service requires of a function call (output) item is checked here.
 Pure: no I/O. The engine turns :class:`ClientEventError` into an ``error`` event.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Sequence
 from functools import cache
 from typing import Any, Literal
 
@@ -18,6 +22,11 @@ import pydantic
 
 DialectName = Literal["ga", "beta"]
 _FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# What the beta service requires of a created item of each type (its model says nothing).
+BETA_ITEM_REQUIRED = {
+    "function_call": ("call_id", "name", "arguments"),
+    "function_call_output": ("call_id", "output"),
+}
 
 
 class ClientEventError(Exception):
@@ -95,7 +104,7 @@ def validate_client_event(dialect: DialectName, event: dict[str, Any]) -> None:
     try:
         parsed = model.model_validate(_as_modelled(dialect, event))
     except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
+        error = _named_error(exc.errors())
         param = _param(error["loc"])
         if error["type"] == "missing":
             raise ClientEventError(
@@ -107,6 +116,40 @@ def validate_client_event(dialect: DialectName, event: dict[str, Any]) -> None:
     unknown = _unknown_parameter(parsed)
     if unknown is not None:
         raise ClientEventError(f"Unknown parameter: '{unknown}'.", "unknown_parameter", unknown)
+    item = event.get("item")
+    if dialect == "beta" and kind == "conversation.item.create" and isinstance(item, dict):
+        for key in BETA_ITEM_REQUIRED.get(str(item.get("type")), ()):
+            if item.get(key) is None:
+                param = f"item.{key}"
+                raise ClientEventError(
+                    f"Missing required parameter: '{param}'.", "missing_required_parameter", param
+                )
+
+
+def _named_error(errors: Sequence[Any]) -> Any:
+    """The error to report: pydantic tries every member of a union, and reports each one's
+    errors; those of a member whose ``type`` literal the value does not match are noise."""
+    mismatched = [
+        error
+        for error in errors
+        if error["type"] == "literal_error"
+        and error["loc"][-1:] == ("type",)
+        and len(error["loc"]) > 1
+        and not _FIELD_NAME.match(str(error["loc"][-2]))
+    ]
+    wrong = [error["loc"][:-1] for error in mismatched]
+    named = [e for e in errors if not any(e["loc"][: len(w)] == w for w in wrong)]
+    if named or not wrong:
+        return (named or errors)[0]
+    # No member's type matches: name every type of the innermost union.
+    deepest = max(mismatched, key=lambda error: len(error["loc"]))["loc"]
+    union = [error for error in mismatched if error["loc"][:-2] == deepest[:-2]]
+    expected = dict.fromkeys(str(error["ctx"]["expected"]) for error in union)
+    return {
+        "type": "literal_error",
+        "loc": deepest,
+        "msg": f"Input should be {' or '.join(expected)}",
+    }
 
 
 def turn_detection_off(dialect: DialectName, detection: Any) -> bool:

@@ -147,3 +147,36 @@ def take(engine: Engine, count: int) -> list[Output]:
         assert output is not None
         outputs.append(output)
     return outputs
+
+
+def function_tool(name: str) -> dict[str, Any]:
+    """A function tool as a relay declares it in ``session.tools``."""
+    return {
+        "type": "function",
+        "name": name,
+        "description": f"The {name} tool.",
+        "parameters": {"type": "object", "properties": {}},
+    }
+
+
+def with_tools(
+    update: dict[str, Any], tools: list[dict[str, Any]], tool_choice: Any = None
+) -> dict[str, Any]:
+    """``update`` (a ``session.update``) declaring these tools (and this tool choice)."""
+    session = {**update["session"], "tools": tools}
+    if tool_choice is not None:
+        session["tool_choice"] = tool_choice
+    return {**update, "session": session}
+
+
+def function_output(call_id: str, output: str) -> dict[str, Any]:
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "function_call_output", "call_id": call_id, "output": output},
+    }
+
+
+def said_in(outputs: Sequence[Output], dialect: DialectName) -> str:
+    """What the responses in ``outputs`` said, as text or as the transcript of their audio."""
+    kinds = (TEXT_DELTA[dialect], TRANSCRIPT_DELTA[dialect])
+    return "".join(e["delta"] for e in events(outputs) if e["type"] in kinds)

@@ -16,12 +16,16 @@ from fake_support import (
     append_all,
     append_event,
     events,
+    function_output,
+    function_tool,
+    of_kind,
     send,
     session_update,
     speech_pcm,
     started,
     take,
     user_text,
+    with_tools,
 )
 
 from fake_upstream.engine import Engine, Output
@@ -150,6 +154,60 @@ def variants(dialect: DialectName) -> list[Output]:
     return out
 
 
+def function_calls(dialect: DialectName) -> list[Output]:
+    """A single call, parallel calls, their outputs (one refused) and the quoting reply, in
+    audio and in text; a call cancelled mid-way; a spoken turn that asks for a call."""
+    tools = [function_tool("get_time"), function_tool("roll_dice")]
+    out: list[Output] = []
+    for modality in ["audio", "text"]:
+        update = with_tools(session_update(dialect, modality=modality), tools)
+        engine, opened = started(dialect, update=update, spoken_texts=["roll 2 dice"])
+        out += opened + send(engine, user_text("what time is it in Tokyo?"))
+        turn = send(engine, {"type": "response.create"})
+        out += turn + send(engine, user_text("call get_time {} call roll_dice {}"))
+        turn = send(engine, {"type": "response.create"})
+        for call in of_kind(turn, "response.output_item.done"):
+            out += send(engine, function_output(call["item"]["call_id"], '{"ok":true}'))
+        out += turn + send(engine, function_output("call_9999", "nobody asked"))
+        out += send(engine, {"type": "response.create"})
+        out += send(engine, user_text("call get_time {} call roll_dice {}"))
+        engine.receive_frame(json.dumps({"type": "response.create"}))
+        out += take(engine, 4) + send(engine, {"type": "response.cancel"})
+        out += append_all(engine, speech_pcm())
+    return out
+
+
+def mcp_sequences(dialect: DialectName) -> list[Output]:
+    """GA: listing (completed and failed), an approval approved and one declined, a call at
+    once, a failing call, a call cancelled mid-way. Beta: the refusal of an MCP tool (then a
+    function tool is taken)."""
+    docs = {"type": "mcp", "server_label": "docs", "server_url": "https://mcp.example/docs"}
+    if dialect == "beta":
+        engine, out = started(dialect)
+        out += send(engine, {"type": "session.update", "session": {"tools": [docs]}})
+        return out + send(engine, with_tools(session_update(dialect), [function_tool("f")]))
+    tools = [
+        {**docs, "headers": {"X-Key": "k"}, "authorization": "Bearer t"},
+        {**docs, "server_label": "open", "require_approval": "never"},
+        {**docs, "server_label": "broken", "server_url": "https://fail.example"},
+    ]
+    update = with_tools(session_update(dialect, modality="text"), tools)
+    engine, out = started(dialect, update=update)
+    for approve in [True, False]:
+        out += send(engine, user_text('mcp docs lookup {"id":"1"}'))
+        asked = send(engine, {"type": "response.create"})
+        request = of_kind(asked, "response.output_item.done")[0]["item"]
+        answer = {"type": "mcp_approval_response", "id": f"appr_{approve}", "approve": approve}
+        item = {**answer, "approval_request_id": request["id"]}
+        out += asked + send(engine, {"type": "conversation.item.create", "item": item})
+        out += send(engine, {"type": "response.create"})
+    for text in ["mcp open echo {}", "mcp open fail {}"]:
+        out += send(engine, user_text(text)) + send(engine, {"type": "response.create"})
+    out += send(engine, user_text('mcp open lookup {"id":"a-long-one"}'))
+    engine.receive_frame(json.dumps({"type": "response.create"}))
+    return out + take(engine, 4) + send(engine, {"type": "response.cancel"})
+
+
 SCENARIOS: list[Scenario] = [
     text_turns,
     spoken_turn,
@@ -159,6 +217,8 @@ SCENARIOS: list[Scenario] = [
     benchmark,
     faults,
     variants,
+    function_calls,
+    mcp_sequences,
 ]
 
 
@@ -178,6 +238,16 @@ def test_every_server_event_is_valid_for_its_dialect(
 def test_the_scenarios_cover_the_event_types_a_relay_handles() -> None:
     seen = {e["type"] for scenario in SCENARIOS for e in events(scenario("ga"))}
     assert seen >= {
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "mcp_list_tools.in_progress",
+        "mcp_list_tools.completed",
+        "mcp_list_tools.failed",
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.in_progress",
+        "response.mcp_call.completed",
+        "response.mcp_call.failed",
         "session.created",
         "session.updated",
         "conversation.item.added",
@@ -224,6 +294,9 @@ def relay_client_events(dialect: DialectName) -> list[dict[str, Any]]:
             "audio_end_ms": 120,
         },
         {"type": "response.cancel"},
+        with_tools(session_update(dialect), [function_tool("get_time")], "auto"),
+        function_output("call_0001", '{"time":"12:00"}'),
+        {"type": "response.create", "response": {"tool_choice": "none"}},
     ]
 
 
@@ -231,6 +304,22 @@ def relay_client_events(dialect: DialectName) -> list[dict[str, Any]]:
 def test_the_client_events_a_relay_sends_are_accepted(dialect: DialectName) -> None:
     for event in relay_client_events(dialect):
         validate_client_event(dialect, event)
+
+
+def test_the_ga_mcp_client_events_a_relay_sends_are_accepted() -> None:
+    mcp = {
+        "type": "mcp",
+        "server_label": "docs",
+        "server_url": "https://mcp.example/docs",
+        "allowed_tools": ["lookup"],
+        "require_approval": {"never": {"tool_names": ["lookup"]}},
+        "headers": {"X-Key": "k"},
+        "authorization": "Bearer t",
+    }
+    validate_client_event("ga", with_tools(session_update("ga"), [mcp]))
+    answer = {"type": "mcp_approval_response", "id": "a", "approval_request_id": "r"}
+    item = {**answer, "approve": True, "reason": "policy"}
+    validate_client_event("ga", {"type": "conversation.item.create", "item": item})
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

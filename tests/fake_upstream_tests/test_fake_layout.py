@@ -10,12 +10,15 @@ import pytest
 import fake_upstream
 
 PURE = [
+    "answers",
     "bench",
     "conversation",
     "engine",
     "faults",
     "input_audio",
+    "mcp",
     "ordering",
+    "output_items",
     "protocol",
     "replay",
     "responses",
@@ -23,6 +26,8 @@ PURE = [
     "scripts",
     "session",
     "timing",
+    "tool_calls",
+    "triggers",
     "vad",
     "validation",
 ]
