@@ -5,15 +5,19 @@ the model's reply quotes the result, and the browser sees the call's progress.""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
-from harness import Browser, is_control, serve_in_memory
+from harness import Browser, is_control, read_head, serve_in_memory
 
 from fake_upstream import FakeUpstream
+from trio_relay.client_auth import ClientAuth, ClientAuthMode, mint_ticket
 from trio_relay.config import (
+    Access,
     Dialect,
     RelayConfig,
     SessionSettings,
@@ -40,6 +44,13 @@ async def lookup_order(order_id: str) -> dict[str, str]:
 
 
 @tool
+async def slow_lookup(order_id: str) -> str:
+    """Looks an order up, slowly."""
+    await trio.sleep(2)
+    return f"order {order_id} is on its way"
+
+
+@tool
 async def wait_forever(reason: str) -> str:
     """Takes forever."""
     try:
@@ -50,7 +61,10 @@ async def wait_forever(reason: str) -> str:
 
 
 TOOLBOX = Toolbox.of(
-    [define_tool(f) for f in (lookup_order, wait_forever, get_time, convert_units, roll_dice)]
+    [
+        define_tool(f)
+        for f in (lookup_order, slow_lookup, wait_forever, get_time, convert_units, roll_dice)
+    ]
 )
 
 
@@ -253,3 +267,63 @@ async def test_mcp_calls_are_approved_by_the_relays_allow_list_and_metered(
     decision = "denied" if "declined" in said else "approved"
     assert f'trio_relay_mcp_approvals_total{{decision="{decision}",server="docs"}} 1.0' in metrics
     assert 'trio_relay_mcp_events_total{event="mcp_list_tools.completed"} 1.0' in metrics
+
+
+TICKET_SECRET = b"s" * 32
+
+
+def ticket_config(fake: FakeUpstream) -> RelayConfig:
+    auth = ClientAuth(ClientAuthMode.TICKET, ticket_secret=TICKET_SECRET)
+    return attrs.evolve(config_for(fake, Dialect.GA), access=Access(client_auth=auth))
+
+
+def ticket(**claims: Any) -> str:
+    return mint_ticket(TICKET_SECRET, "alice", int(time.time()) + 600, claims=claims)
+
+
+async def test_a_tickets_tools_claim_narrows_what_its_session_may_call(
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
+    site = await serve_in_memory(nursery, ticket_config(fake), fake, toolbox=TOOLBOX)
+    async with site.browser(f"/realtime?token={ticket(tools=['get_time'])}") as browser:
+        await browser.until(is_control("connected"))
+        calls, reply = await reply_to(browser, 'call lookup_order {"order_id": "A-1"}')
+    assert calls == []  # the model was never offered it, so the fake does not call it
+    assert "You said" in reply
+    (record,) = fake.connections
+    assert [t["name"] for t in record.received[0]["session"]["tools"]] == ["get_time"]
+    assert RUNNING["calls"] == 0
+
+
+async def test_a_malformed_tools_claim_is_refused_before_any_upstream(
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
+    site = await serve_in_memory(nursery, ticket_config(fake), fake, toolbox=TOOLBOX)
+    stream = await site.listener.connect()
+    request = (
+        f"GET /realtime?token={ticket(tools='get_time')} HTTP/1.1\r\nHost: relay\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    await stream.send_all(request.encode())
+    head = await read_head(stream)
+    assert head.startswith(b"HTTP/1.1 401") and b"must be a list of tool names" in head + (
+        await stream.receive_some(4096)
+    )
+    assert fake.connections == []
+
+
+async def test_a_draining_relay_lets_a_running_call_finish_and_be_answered(
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
+    site = await serve_in_memory(nursery, config_for(fake, Dialect.GA), fake, toolbox=TOOLBOX)
+    async with site.browser() as browser:
+        await browser.until(is_control("connected"))
+        await browser.send_text('call slow_lookup {"order_id": "D-4"}')
+        await browser.until(lambda m: m.get("status") == "started")
+        nursery.start_soon(site.relay.shutdown)
+        reply = ""
+        while (message := await browser.next_message())["type"] != "error":
+            reply += message.get("delta", "")
+        assert "order D-4 is on its way" in reply  # answered before the session ended
+        assert message["code"] == "server_shutting_down"
