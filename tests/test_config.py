@@ -115,7 +115,7 @@ def test_the_frontend_may_hold_64_mib_in_memory_unless_told_otherwise() -> None:
         ({"PORT": "70000"}, "PORT", "between 0 and 65535"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL", "one of"),
         ({"VAD_THRESHOLD": "2"}, "VAD_THRESHOLD", "between"),
-        ({"AUDIO_CHUNK_MS": "5"}, "AUDIO_CHUNK_MS", "at least 10"),
+        ({"AUDIO_CHUNK_MS": "5"}, "AUDIO_CHUNK_MS", "0 (no chunk) or at least 10"),
         ({"OUTPUT_MODALITY": "video"}, "OUTPUT_MODALITY", "unsupported"),
         ({"STATIC_MAX_BYTES": "64MiB"}, "STATIC_MAX_BYTES", "whole number"),
         ({"STATIC_MAX_BYTES": "-1"}, "STATIC_MAX_BYTES", "at least 0"),

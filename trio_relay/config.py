@@ -63,7 +63,10 @@ class SessionSettings:
 class Limits:
     """Sizes and timeouts. Each is a named setting with its default documented in the README."""
 
-    audio_chunk_ms: int = 100
+    # 0: microphone audio goes upstream as it comes (gathered only while the upstream write
+    # before it is under way); N: read a streaming microphone once per N ms (less CPU, more
+    # latency).
+    audio_chunk_ms: int = 0
     max_message_bytes: int = 256 * 1024
     max_user_text_bytes: int = 16 * 1024
     handshake_timeout_s: float = 10.0
@@ -406,10 +409,17 @@ def _modality(raw: str) -> Literal["audio", "text"]:
     raise ValueError(raw)
 
 
+def _audio_chunk_ms(env: Mapping[str, str], default: int) -> int:
+    chunk = _int(env, "AUDIO_CHUNK_MS", default, minimum=0)
+    if 0 < chunk < 10:
+        raise ConfigError("AUDIO_CHUNK_MS", f"must be 0 (no chunk) or at least 10, got {chunk}")
+    return chunk
+
+
 def _limits(env: Mapping[str, str]) -> Limits:
     d = Limits()
     return Limits(
-        audio_chunk_ms=_int(env, "AUDIO_CHUNK_MS", d.audio_chunk_ms, minimum=10),
+        audio_chunk_ms=_audio_chunk_ms(env, d.audio_chunk_ms),
         max_message_bytes=_int(env, "MAX_MESSAGE_BYTES", d.max_message_bytes, minimum=1024),
         max_user_text_bytes=_int(env, "MAX_USER_TEXT_BYTES", d.max_user_text_bytes, minimum=1),
         handshake_timeout_s=_float(

@@ -1,11 +1,17 @@
-"""Microphone audio on its way upstream: gathered into chunks and paced to real time. Pure.
+"""Microphone audio on its way upstream: gathered and paced to real time. Pure.
 
-The relay's cost is per message and per wake-up, not per byte. While a microphone streams, the
-client-reader reads the browser's socket once per ``audio_chunk_ms`` and hands the pump all
-that one read brought as one ``input_audio_buffer.append`` (the frames wait in the socket buffer
-meanwhile, never longer than one chunk): one wake-up and one upstream append per chunk instead
-of one per 20 ms frame. A client sending faster than real time (a file, a backlog) is read
-without waiting, but held to real time beyond ``audio_burst_ms`` (:class:`AudioPacer`).
+By default (``audio_chunk_ms`` 0) nothing waits on purpose: whatever one read of the browser's
+socket brought goes upstream at once, and frames gather only while that is not possible (the
+upstream write before them is still under way: the pump merges what queued meanwhile into one
+``input_audio_buffer.append``), so a chunk costs no latency that the upstream's own pace did not.
+
+With ``audio_chunk_ms`` set, the relay trades latency for CPU, as before: while a microphone
+streams, the client-reader reads the browser's socket once per chunk and hands the pump all
+that one read brought as one append (the frames wait in the socket buffer meanwhile, never
+longer than one chunk): one wake-up and one upstream append per chunk instead of one per frame.
+
+Either way a client sending faster than real time (a file, a backlog) is read without waiting,
+but held to real time beyond ``audio_burst_ms`` (:class:`AudioPacer`).
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ class MicrophoneAudio:
 
     @property
     def chunk_ready(self) -> bool:
-        """A whole chunk is gathered: it need not wait for the next read."""
-        return len(self._audio) >= self._chunk_bytes
+        """A whole chunk is gathered (with no chunk: anything): it need not wait for the next
+        read."""
+        return bool(self._audio) and len(self._audio) >= self._chunk_bytes
 
     def take(self) -> bytes:
         """Everything gathered (b"" if nothing), for one append."""
@@ -52,6 +59,6 @@ class MicrophoneAudio:
         ahead is read again without waiting."""
         if not self._audio:
             return b""
-        streaming = len(self._audio) < 2 * self._chunk_bytes
+        streaming = 0 < len(self._audio) < 2 * self._chunk_bytes
         self.read_again_at = now + self._gather_s if streaming else -math.inf
         return self.take()

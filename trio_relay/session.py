@@ -77,6 +77,10 @@ log = get_logger("trio_relay.session")
 
 # Items the audio pump sends upstream, in order: PCM to append, or an encoded JSON event.
 UpstreamItem = bytes | str
+# Microphone audio that gathered while a write was under way goes up in appends of at most this
+# much (100 ms, the size of the real service's own audio deltas): a backlog is never one giant
+# event, and the upstream's read-ahead bounds it.
+MERGED_AUDIO_BYTES = 100 * realtime.BYTES_PER_MS
 
 
 class Session:
@@ -124,6 +128,7 @@ class Session:
         self.ending = trio.Event()  # set when the session's end is decided, before the close
         self.draining = False
         self._nursery: trio.Nursery | None = None
+        self._upstream: WebSocket | None = None  # once configured and pumped
         self._to_upstream_send, self._to_upstream_receive = trio.open_memory_channel[UpstreamItem](
             self.limits.audio_queue_frames
         )
@@ -219,6 +224,7 @@ class Session:
             self._nursery.start_soon(
                 self._task, lambda: self._audio_pump(upstream), name="audio-pump"
             )
+            self._upstream = upstream  # the client-reader may write audio through to it now
             while True:  # the upstream-reader
                 await self._apply(await self._next_upstream(upstream))
                 if self.draining and not self.translator.busy:
@@ -307,7 +313,8 @@ class Session:
 
     async def _audio_pump(self, upstream: WebSocket) -> None:
         """Sends what the client-reader and the upstream-reader queued, in order: whatever is
-        queued when it wakes goes out in one socket write."""
+        queued when it wakes goes out in one socket write, and microphone audio queued back to
+        back (it gathered while the previous write was under way) as one append."""
         while True:
             items = [await self._to_upstream_receive.receive()]
             while len(items) < self.limits.audio_queue_frames:
@@ -315,7 +322,29 @@ class Session:
                     items.append(self._to_upstream_receive.receive_nowait())
                 except trio.WouldBlock:
                     break
-            await self._send_upstream(upstream, [_upstream_text(item) for item in items])
+            await self._send_upstream(upstream, upstream_frames(items))
+
+    async def _audio_to_upstream(self, audio: bytes) -> None:
+        """Microphone audio the client-reader read: written straight to the upstream socket when
+        nothing waits before it in the pump's queue (no pump wake-up, never a wait: the socket
+        takes it now or the pump writes the rest, bounded by its send timeout); else queued for
+        the pump, which merges it with whatever else gathers meanwhile."""
+        upstream = self._upstream
+        if upstream is None or self._to_upstream_send.statistics().current_buffer_used:
+            await self._to_pump(audio)
+            return
+        text = _upstream_text(audio)
+        if self._recorder is not None:
+            self._recorder.upstream_out([text])
+        try:
+            written = upstream.send_many_nowait([text])
+        except ConnectionClosed:
+            await self._to_pump(b"")  # the pump's write says how it ended
+            return
+        self.stats.upstream_out_bytes += len(text)
+        self.stats.upstream_out_frames += 1
+        if not written:
+            await self._to_pump(b"")  # the rest is the pump's to write (b"": nothing more)
 
     async def _send_upstream(self, upstream: WebSocket, texts: list[str]) -> None:
         if self._recorder is not None:  # before: its answer may be read before this returns
@@ -344,7 +373,7 @@ class Session:
             frame = self.client.receive_nowait()
             if frame is None:  # all that the last socket read brought is handled
                 if audio := microphone.read_all(trio.current_time()):
-                    await self._to_pump(audio)
+                    await self._audio_to_upstream(audio)
                 if trio.current_time() < microphone.read_again_at:
                     # A microphone is streaming: let a chunk of its frames gather in the socket
                     # buffer, then read them all with this one wake-up.
@@ -362,7 +391,7 @@ class Session:
                         frame, max_text_bytes=self.limits.max_user_text_bytes
                     )
                     if audio := microphone.take():  # the audio came first: it goes first
-                        await self._to_pump(audio)
+                        await self._audio_to_upstream(audio)
                     actions = self.translator.user_message(message, trio.current_time())
                     for event in actions.to_upstream:
                         await self._to_pump(realtime.encode_event(event))
@@ -375,7 +404,7 @@ class Session:
                     # Faster than real time beyond the burst allowance: stop reading this client.
                     if (delay := microphone.delay(len(frame), trio.current_time())) > 0:
                         if microphone.chunk_ready:  # a chunk is ready: it need not wait
-                            await self._to_pump(microphone.take())
+                            await self._audio_to_upstream(microphone.take())
                         await trio.sleep(delay)
                     self.stats.audio_in_bytes += len(frame)
                     microphone.append(frame)
@@ -409,7 +438,27 @@ class Session:
             raise client_gone(closed) from None
 
 
-def _upstream_text(item: UpstreamItem) -> str:
-    if isinstance(item, str):
-        return item
-    return realtime.encode_audio_append(base64.b64encode(item).decode("ascii"))
+def _upstream_text(audio: bytes) -> str:
+    return realtime.encode_audio_append(base64.b64encode(audio).decode("ascii"))
+
+
+def upstream_frames(items: list[UpstreamItem]) -> list[str]:
+    """The pump's items as upstream frames: events as they are, audio queued back to back as
+    one append of at most :data:`MERGED_AUDIO_BYTES` (a frame larger than that goes alone);
+    b"" asks only for a write of what is pending."""
+    texts: list[str] = []
+    audio = b""
+    for item in items:
+        if isinstance(item, bytes):
+            if audio and len(audio) + len(item) > MERGED_AUDIO_BYTES:
+                texts.append(_upstream_text(audio))
+                audio = b""
+            audio += item
+            continue
+        if audio:
+            texts.append(_upstream_text(audio))
+            audio = b""
+        texts.append(item)
+    if audio:
+        texts.append(_upstream_text(audio))
+    return texts

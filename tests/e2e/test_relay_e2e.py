@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -29,7 +30,7 @@ from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
 from fake_upstream import FakeUpstream, FakeUpstreamOptions, open_fake_upstream
-from trio_relay.config import Dialect, RelayConfig, azure_target, openai_target
+from trio_relay.config import Dialect, Limits, RelayConfig, azure_target, openai_target
 from trio_relay.errors import UNAVAILABLE_MESSAGE
 
 
@@ -108,11 +109,8 @@ async def test_audio_turn_round_trips_the_users_speech_bit_for_bit(
         await browser.send_text("and now in writing")
         await browser.until(is_control("text_done"))
     record = fake.connections[0]
-    # Everything the browser sent reached the upstream, complete and in order ...
+    # Everything the browser sent reached the upstream, complete and in order.
     assert appended_audio(record) == pcm
-    # ... in coalesced chunks, not one upstream event per browser frame.
-    appends = [e for e in record.received if e["type"] == "input_audio_buffer.append"]
-    assert len(appends) <= len(pcm) // (100 * 48) + 2
     # The fake answers with the user's own speech: it came back unchanged.
     assert len(echoed) > 24000 and echoed in pcm
 
@@ -273,12 +271,35 @@ async def test_azure_entra_id_token_from_a_managed_identity_endpoint(
     assert len(identity.requests) == 1  # the cached token served the second connection
 
 
-async def test_real_time_microphone_frames_go_upstream_as_one_append_per_chunk(
+async def test_each_microphone_frame_goes_upstream_as_it_arrives(
     nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """While a microphone streams, the relay reads the browser once per chunk (100 ms) and
-    sends what one read brought as one append: 10 appends per second, not 50."""
+    """By default nothing waits on purpose: a real-time frame is upstream before the next one
+    is sent (in virtual time, without the clock moving), so voice detection hears it at once."""
     site = await serve_in_memory(nursery, relay_config(fake), fake)
+    pcm = speech_like_pcm(lead_silence_ms=0, speech_ms=400, tail_silence_ms=0)
+    async with site.browser() as browser:
+        await browser.until(is_control("connected"))
+        record = fake.connections[0]
+        start = trio.current_time()
+        for index, frame in enumerate(frames(pcm, 20 * 48)):
+            await trio.sleep_until(start + index * 0.020)
+            await browser.ws.send_message(frame)
+            sent_at = trio.current_time()
+            await trio.testing.wait_all_tasks_blocked()
+            assert trio.current_time() == sent_at  # no timer had to fire for it to go
+            assert appended_audio(record) == pcm[: (index + 1) * 20 * 48]
+    appends = [e for e in record.received if e["type"] == "input_audio_buffer.append"]
+    assert len(appends) == 20
+
+
+async def test_a_set_chunk_reads_a_streaming_microphone_once_per_chunk(
+    nursery: trio.Nursery, fake: FakeUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
+    """With AUDIO_CHUNK_MS=100 (CPU over latency), the relay reads the browser once per chunk
+    and sends what one read brought as one append: 10 appends per second, not 50."""
+    config = attrs.evolve(relay_config(fake), limits=Limits(audio_chunk_ms=100))
+    site = await serve_in_memory(nursery, config, fake)
     pcm = speech_like_pcm(lead_silence_ms=0, speech_ms=1200, tail_silence_ms=0)
     async with site.browser() as browser:
         await browser.until(is_control("connected"))
