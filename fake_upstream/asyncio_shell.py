@@ -2,18 +2,21 @@
 only: ``fake-upstream --shell asyncio``. Tests and demos use the Trio shell (:mod:`.server`).
 
 Why a second shell: on the benchmark's direct runs (load generator -> fake, no relay) the Trio
-shell burns a core of its own (websockets' Trio connection adds a reader task and a channel
-hop per message) and becomes the ceiling, so the run's latencies and the relay/direct ratios
-say nothing about the relay. This shell moves the same bytes with less machinery around them.
+shell, with a reader task and channel hops per message, costs 7.3 ms of CPU per session-second
+(100 sessions: most of a core, and the ceiling of the run once the machine is busy), so the
+run's latencies and relay/direct ratios say nothing about the relay. This shell moves the same
+bytes for 2.9 ms (docs/benchmarks.md).
 
 It decides nothing itself: admission and refusals (:func:`.routing.admit`,
 :mod:`.handshake`), the engine a connection gets (:func:`.options.new_engine`), how outputs
 are cut into writes (:func:`.batches.next_batch`) and the engine's pacing and directives are
-the Trio shell's, so both answer alike (a test compares them). It keeps no record of
-connections (the CLI's shell keeps none either). Where it differs from websockets' own server,
-in :class:`_Connection`: the frames of a batch go out in one write, as in the Trio shell.
-Shutting down (SIGTERM, SIGINT) closes every connection with 1001, a stalled one too (the Trio
-shell lets a stalled peer find out by itself). It imports nothing from ``trio_relay``.
+the Trio shell's, so both answer alike (a test compares them). It runs from the command line
+only and records nothing (``record_events`` does not apply; tests that read a connection's
+record use the Trio shell). Where it differs from websockets' own server, in
+:class:`_Connection`: the frames of a batch go out in one write, as in the Trio shell.
+Shutting down (SIGTERM, SIGINT) closes every connection with 1001, each peer given
+CLOSE_HANDSHAKE_TIMEOUT_S, a stalled one too (the Trio shell leaves a stalled peer to find out
+by itself). It imports nothing from ``trio_relay``.
 """
 
 from __future__ import annotations
