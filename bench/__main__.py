@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from .loadgen import TURN_BYTES
 from .orchestrate import log, run_phase
 from .procs import (
+    FAKE_SHELL,
     Child,
     TlsFiles,
     child_env,
@@ -108,7 +109,11 @@ class Servers:
             return
         self.tls = tls_files(self.log_dir) if getattr(self.args, "tls", False) else None
         self.fake, self.upstream_port = start_fake(
-            self.log_dir, TURN_BYTES, self.args.reply_audio_ms, tls=self.tls
+            self.log_dir,
+            TURN_BYTES,
+            self.args.reply_audio_ms,
+            tls=self.tls,
+            shell=self.args.fake_shell,
         )
         scheme = "wss" if self.tls else "ws"
         self.upstream_url = f"{scheme}://127.0.0.1:{self.upstream_port}"
@@ -574,6 +579,12 @@ def common(parser: argparse.ArgumentParser) -> None:
         "every frame; 100: what the relay sends upstream, so the fake does the same work)",
     )
     parser.add_argument("--reply-audio-ms", type=int, default=1000, help="fake's reply (1000)")
+    parser.add_argument(
+        "--fake-shell",
+        choices=("asyncio", "trio"),
+        default=FAKE_SHELL,
+        help=f"the fake upstream's server ({FAKE_SHELL}; trio: the one tests use, to compare)",
+    )
     parser.add_argument("--upstream-url", help="use this running fake upstream (ws://HOST:PORT)")
     parser.add_argument("--upstream-pid", type=int, help="its pid, to measure its CPU")
     parser.add_argument("--relay-url", help="use this running relay (ws://HOST:PORT/realtime)")

@@ -240,9 +240,20 @@ def tls_files(log_dir: Path) -> TlsFiles:
     return files
 
 
+# The fake's server for benchmark runs: websockets' asyncio server on uvloop. On the Trio one
+# the fake burns a core on the direct runs and becomes their ceiling (docs/benchmarks.md).
+FAKE_SHELL = "asyncio"
+
+
 def start_fake(
-    log_dir: Path, turn_trigger_bytes: int, reply_audio_ms: int, *, tls: TlsFiles | None = None
+    log_dir: Path,
+    turn_trigger_bytes: int,
+    reply_audio_ms: int,
+    *,
+    tls: TlsFiles | None = None,
+    shell: str = FAKE_SHELL,
 ) -> tuple[Child, int]:
+    """``fake-upstream --shell SHELL`` in benchmark mode on a free port, and that port."""
     tls_args = [] if tls is None else ["--certfile", str(tls.cert), "--keyfile", str(tls.key)]
     fake = Child(
         "fake-upstream",
@@ -254,6 +265,8 @@ def start_fake(
             str(turn_trigger_bytes),
             "--reply-audio-ms",
             str(reply_audio_ms),
+            "--shell",
+            shell,
             *tls_args,
         ),
         log_dir,

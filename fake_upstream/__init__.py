@@ -19,6 +19,7 @@ servers (GA only) without contacting anything:
 - What a response does next is decided in :mod:`.answers`.
 """
 
-from .server import ConnectionRecord, FakeUpstream, FakeUpstreamOptions, open_fake_upstream
+from .options import FakeUpstreamOptions
+from .server import ConnectionRecord, FakeUpstream, open_fake_upstream
 
 __all__ = ["ConnectionRecord", "FakeUpstream", "FakeUpstreamOptions", "open_fake_upstream"]

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 
 import trio
 
+from . import asyncio_shell
+from .options import FakeUpstreamOptions
 from .replay import Replay, ReplayError, load_replay
-from .server import FakeUpstreamOptions, open_fake_upstream
+from .server import open_fake_upstream
 from .timing import TimingOptions, Variant
 
 
@@ -59,6 +61,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--certfile", help="serve wss:// with this certificate chain (PEM; needs --keyfile)"
     )
     parser.add_argument("--keyfile", help="the private key of --certfile (PEM)")
+    parser.add_argument(
+        "--shell",
+        choices=("trio", "asyncio"),
+        default="trio",
+        help="the server the engine runs on: websockets' Trio server (trio), or its asyncio "
+        "server on uvloop (asyncio: lighter, for the benchmark; the same answers)",
+    )
     args = parser.parse_args(argv)
     if (args.certfile is None) != (args.keyfile is None):
         parser.error("--certfile and --keyfile go together")
@@ -81,8 +90,8 @@ def server_context(certfile: str, keyfile: str) -> ssl.SSLContext:
     return context
 
 
-async def serve(args: argparse.Namespace, context: ssl.SSLContext | None) -> None:
-    options = FakeUpstreamOptions(
+def options_from(args: argparse.Namespace) -> FakeUpstreamOptions:
+    return FakeUpstreamOptions(
         api_key=args.api_key,
         turn_trigger_bytes=args.turn_trigger_bytes,
         reply_audio_ms=args.reply_audio_ms,
@@ -91,6 +100,11 @@ async def serve(args: argparse.Namespace, context: ssl.SSLContext | None) -> Non
         replay=read_replay(args.replay) if args.replay else None,
         spoken_texts=tuple(args.spoken_text),
     )
+
+
+async def serve(
+    args: argparse.Namespace, options: FakeUpstreamOptions, context: ssl.SSLContext | None
+) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with open_fake_upstream(args.host, args.port, options, ssl_context=context) as fake:
             print(f"fake upstream listening on {fake.url}", flush=True)
@@ -105,7 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ssl.SSLError) as exc:
         print(f"fake-upstream: cannot load --certfile / --keyfile: {exc}", file=sys.stderr)
         return 2
-    trio.run(serve, args, context)
+    options = options_from(args)
+    if args.shell == "asyncio":
+        asyncio_shell.run(options, args.host, args.port, context)
+    else:
+        trio.run(serve, args, options, context)
     return 0
 
 

@@ -26,69 +26,41 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from functools import partial
-from http import HTTPStatus
 from itertools import chain
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 import trio
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 from websockets.trio.server import Server, ServerConnection
 
+from .batches import MAX_BACKLOG, Ending, next_batch
 from .engine import Engine
-from .faults import fault_for
-from .protocol import Close, DialectName, Drop, Garbage, Output, Stall
-from .replay import Replay, Replayer
+from .handshake import (
+    CLOSE_HANDSHAKE_TIMEOUT_S,
+    HANDSHAKE_TIMEOUT_S,
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_LOG,
+    READ_AHEAD_FRAMES,
+    RequestParts,
+    refusal_response,
+)
+from .options import FakeUpstreamOptions, new_engine
+from .protocol import Close, DialectName, Drop, Output, Stall
+from .replay import Replayer
 from .routing import Refused, Route, admit
-from .timing import TimingOptions
 from .validation import client_models
 
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # larger client messages are closed with 1009
-HANDSHAKE_TIMEOUT_S = 10.0  # how long a client gets for the TLS and WebSocket handshakes
-READ_AHEAD_FRAMES = 16  # client messages taken before the engine takes them
-MAX_BACKLOG = 256  # the engine takes no more messages while this many outputs wait
 SHUTDOWN_CLOSE_TIMEOUT_S = 0.5  # on exit, how long peers get to answer our close 1001
-CLOSE_HANDSHAKE_TIMEOUT_S = 2.0  # how long a peer gets to answer a scripted close
 PEER_TCP_CLOSE_TIMEOUT_S = 0.25  # after the closing handshake, for the peer to close TCP
 ABNORMAL_CLOSURE = 1006
-EVENTS_PER_WRITE = 8  # events framed into one socket write (a client frame can land between)
-
-# websockets logs every frame and header at DEBUG (credentials included) and every connection
-# at INFO; the fake records connections itself. Its warnings and errors get through.
-PROTOCOL_LOG = logging.getLogger("fake_upstream.websockets")
-PROTOCOL_LOG.setLevel(logging.WARNING)
-
-# How a conversation ended: a directive to carry out, or None (the peer has gone or is closing).
-Ending = Close | Drop | Stall | None
-
-
-@attrs.frozen
-class FakeUpstreamOptions:
-    # The exact key required (Bearer token or api-key); None: any non-empty credential.
-    api_key: str | None = attrs.field(default=None, repr=False)
-    # Benchmark mode: every N bytes of appended audio is one complete turn, without a VAD.
-    turn_trigger_bytes: int | None = None
-    validate_client_events: bool = True
-    reply_audio_ms: int = 1000  # benchmark mode: the length of every answer
-    # Keep every event of every connection (tests); off for long demos and benchmarks.
-    record_events: bool = True
-    # Answer every connection from this recording instead of the engine (--replay FILE).
-    replay: Replay | None = None
-    # Orders and pacing for connections whose model names no variant (fake_upstream/timing.py).
-    timing: TimingOptions = TimingOptions()
-    # What the user "says" in each connection's successive spoken turns (their transcripts, and
-    # the text read for tool triggers: fake_upstream/triggers.py); later turns as without.
-    spoken_texts: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.define
@@ -246,18 +218,17 @@ class FakeUpstream:
         """websockets' ``process_request``: record the request; refuse it with the response
         the real service would give, or let websockets accept it (None)."""
         assert isinstance(connection, _Connection)
-        target = urlsplit(request.path)
-        headers = {name.lower(): value for name, value in request.headers.raw_items()}
-        record = ConnectionRecord(target.path, dict(parse_qsl(target.query)), headers)
+        parts = RequestParts.of(request)
+        record = ConnectionRecord(parts.path, parts.query, parts.headers)
         connection.record = record
         self._add_record(record)
         try:
-            route = admit(record.path, record.query, headers, self.options.api_key)
+            route = admit(parts.path, parts.query, parts.headers, self.options.api_key)
         except Refused as refused:
             if refused.route is not None:
                 record.backend, record.dialect = refused.route.backend, refused.route.dialect
             record.rejected_status = refused.status
-            return _refusal(refused)
+            return refusal_response(refused)
         record.backend, record.dialect = route.backend, route.dialect
         connection.route = route
         return None
@@ -292,19 +263,7 @@ class FakeUpstream:
         record: ConnectionRecord,
         conversation: _Conversation,
     ) -> Ending:
-        engine: Engine | Replayer = Engine(
-            found.dialect,
-            found.model,
-            fault=fault_for(found.model),
-            turn_trigger_bytes=self.options.turn_trigger_bytes,
-            reply_audio_ms=self.options.reply_audio_ms,
-            validate=self.options.validate_client_events,
-            timing=self.options.timing,
-            clock=trio.current_time,
-            spoken_texts=self.options.spoken_texts,
-        )
-        if self.options.replay is not None:  # --replay: the recording answers, not the engine
-            engine = self.options.replay.start()
+        engine = new_engine(found, self.options, trio.current_time)
         frames_in, frames = trio.open_memory_channel[str | bytes](READ_AHEAD_FRAMES)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._take_messages, websocket, frames_in, record)
@@ -359,7 +318,8 @@ class FakeUpstream:
                 except trio.EndOfChannel:
                     return None
             said: Iterator[Output] = iter(engine.next_output, None)  # until it has no more
-            batch, ending = self._next_batch(chain(opening, said), record)
+            sent = record.sent if self.options.record_events else None
+            batch, ending = next_batch(chain(opening, said), sent)
             if batch:
                 try:
                     await _send_texts(websocket, batch)
@@ -373,25 +333,6 @@ class FakeUpstream:
                         engine.receive_frame(await frames.receive())
                     except trio.EndOfChannel:
                         return None
-
-    def _next_batch(
-        self, outputs: Iterator[Output], record: ConnectionRecord
-    ) -> tuple[list[str], Ending]:
-        """Up to EVENTS_PER_WRITE texts to send (events, and garbage as it is), and the
-        directive that ends the conversation after them, if one came."""
-        batch: list[str] = []
-        for output in outputs:
-            if isinstance(output, dict):
-                if self.options.record_events:
-                    record.sent.append(output)
-                batch.append(json.dumps(output, separators=(",", ":")))
-            elif isinstance(output, Garbage):
-                batch.append(output.text)
-            else:
-                return batch, output
-            if len(batch) == EVENTS_PER_WRITE:
-                break
-        return batch, None
 
     async def close_all(
         self, code: int = 1001, reason: str = "fake upstream shutting down"
@@ -443,20 +384,6 @@ def _close_code(websocket: ServerConnection) -> int:
     """The peer's close code, else ours (e.g. 1009 for an oversized message), else 1006."""
     frame = websocket.protocol.close_rcvd or websocket.protocol.close_sent
     return ABNORMAL_CLOSURE if frame is None else int(frame.code)
-
-
-def _refusal(refused: Refused) -> Response:
-    """A refused handshake in plain HTTP, as the real services answer it."""
-    try:
-        phrase = HTTPStatus(refused.status).phrase
-    except ValueError:
-        phrase = ""
-    headers = Headers(
-        [(name.decode("latin-1"), value.decode("latin-1")) for name, value in refused.headers]
-    )
-    headers["Content-Length"] = str(len(refused.body))
-    headers["Connection"] = "close"
-    return Response(refused.status, phrase, headers, refused.body)
 
 
 @asynccontextmanager

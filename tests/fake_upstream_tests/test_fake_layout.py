@@ -11,12 +11,14 @@ import fake_upstream
 
 PURE = [
     "answers",
+    "batches",
     "bench",
     "conversation",
     "engine",
     "faults",
     "input_audio",
     "mcp",
+    "options",
     "ordering",
     "output_items",
     "protocol",
