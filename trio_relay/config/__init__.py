@@ -1,0 +1,53 @@
+"""Configuration: read once at start-up from the environment (and ``.env``) into frozen attrs.
+
+Every setting has its default in this package and nowhere else; :func:`load_config` turns a
+plain mapping of environment variables into a :class:`RelayConfig` or raises
+:class:`ConfigError` naming the variable and what is wrong with it. One module per part:
+:mod:`.env` (reading a variable), :mod:`.upstream`, :mod:`.session`, :mod:`.limits`,
+:mod:`.access`, :mod:`.recording`, :mod:`.tools`, and :mod:`.relay` (the whole and its loader).
+No I/O besides the files the operator names.
+"""
+
+from ..errors import ConfigError
+from .access import MIN_TICKET_SECRET_BYTES, Access
+from .env import is_loopback
+from .limits import Limits
+from .recording import Recording
+from .relay import DEFAULT_STATIC_DIR, RelayConfig, WorkerPlace, load_config
+from .session import SessionSettings
+from .tools import ToolSettings
+from .upstream import (
+    DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_OPENAI_MODEL,
+    ENTRA_SCOPE,
+    Backend,
+    Dialect,
+    UpstreamTarget,
+    azure_target,
+    fake_target,
+    openai_target,
+)
+
+__all__ = [
+    "DEFAULT_OPENAI_BASE_URL",
+    "DEFAULT_OPENAI_MODEL",
+    "DEFAULT_STATIC_DIR",
+    "ENTRA_SCOPE",
+    "MIN_TICKET_SECRET_BYTES",
+    "Access",
+    "Backend",
+    "ConfigError",
+    "Dialect",
+    "Limits",
+    "Recording",
+    "RelayConfig",
+    "SessionSettings",
+    "ToolSettings",
+    "UpstreamTarget",
+    "WorkerPlace",
+    "azure_target",
+    "fake_target",
+    "is_loopback",
+    "load_config",
+    "openai_target",
+]
