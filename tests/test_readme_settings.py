@@ -7,7 +7,7 @@ from pathlib import Path
 
 import attrs
 
-from trio_relay.config import Limits, ToolSettings
+from trio_relay.config import DEFAULT_OPENAI_MODEL, Limits, ToolSettings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -62,3 +62,7 @@ def test_every_tool_setting_is_in_the_readme_with_its_default() -> None:
             assert f"| `{variable}` | |" in README.read_text(), f"README lists no {variable}"
         else:
             assert table.get(variable) == documented(value), variable
+
+
+def test_the_readme_names_the_default_model() -> None:
+    assert readme_defaults()["OPENAI_MODEL"] == DEFAULT_OPENAI_MODEL

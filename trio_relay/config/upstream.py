@@ -15,7 +15,9 @@ from ..errors import ConfigError
 from .env import flag, is_loopback, required, text
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_OPENAI_MODEL = "gpt-realtime"
+# The current recommended GA realtime model (the openai package's model literals list it;
+# gpt-realtime and gpt-realtime-mini are deprecated, shutdown announced for 2027-01-20).
+DEFAULT_OPENAI_MODEL = "gpt-realtime-2.1"
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 
