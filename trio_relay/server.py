@@ -434,7 +434,9 @@ async def serve_relay(
     if toolbox is None:
         toolbox = load_toolbox(config.tools, os.environ)
     tokens = (
-        EntraTokenSource() if config.upstream is not None and config.upstream.use_entra_id else None
+        EntraTokenSource(scope=config.upstream.entra_scope)
+        if config.upstream is not None and config.upstream.use_entra_id
+        else None
     )
     register_config(config)  # its secrets never reach a log or a browser (trio_relay.redact)
     for server in toolbox.mcp_servers:

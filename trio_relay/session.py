@@ -118,7 +118,12 @@ class Session:
             trio.CapacityLimiter(tool_settings.threads),
         )
         self.translator = Translator(
-            config.session, target.dialect, limits=config.limits, budgets=budgets, tools=tools
+            config.session,
+            target.dialect,
+            limits=config.limits,
+            budgets=budgets,
+            tools=tools,
+            session_id=self.id,
         )
         self.end: SessionEnd | None = None
         self.ending = trio.Event()  # set when the session's end is decided, before the close
@@ -370,6 +375,10 @@ class Session:
                         self.downstream.queue(reply)
                     for observation in actions.observations:
                         self.observer.observe(observation, trio.current_time())
+                elif (refused := self.translator.microphone_refused()) is not None:
+                    check_client_audio(frame)
+                    for reply in refused.to_client:  # TURN_DETECTION=none: typed turns only
+                        self.downstream.queue(reply)
                 else:
                     check_client_audio(frame)
                     # Faster than real time beyond the burst allowance: stop reading this client.

@@ -10,7 +10,8 @@ State it keeps, and why:
 - the current assistant audio item with the bytes produced and the bytes actually sent to the
   browser, to truncate it where the user barged in;
 - which input items the browser has been told about with ``speech_started``, so a
-  ``transcription`` is never sent without one before it;
+  ``transcription`` or a live caption is never sent without one before it
+  (:mod:`trio_relay.transcripts`);
 - the open text streams, so every ``text_delta`` stream ends with exactly one ``text_done``;
 - the server-side tool calls (:mod:`trio_relay.tool_calls`): which are running, and when their
   outputs and the ``response.create`` that follows them go upstream.
@@ -46,19 +47,18 @@ from .browser import (
     AssistantAudio,
     Connected,
     ErrorMessage,
-    SpeechStarted,
     TextDelta,
     TextDone,
-    Transcription,
     UserMessage,
 )
 from .budgets import Budget, BudgetMeter, Budgets
 from .config import Dialect, Limits, SessionSettings
 from .errors import SessionExpired, UpstreamFailed
-from .realtime import BYTES_PER_MS, ServerEvent
+from .realtime import BYTES_PER_MS, ServerEvent, string_field
 from .responses import ResponseState, cap, rate_limited
 from .tool_calls import ToolCalls
 from .tools.toolbox import Toolbox
+from .transcripts import InputTranscripts
 
 DEFAULT_LIMITS = Limits()
 
@@ -111,8 +111,10 @@ class Translator:
         limits: Limits = DEFAULT_LIMITS,
         budgets: Budgets | None = None,
         tools: ToolCalls | None = None,
+        session_id: str | None = None,
     ) -> None:
         self.settings = settings
+        self.session_id = session_id  # the relay's: the upstream's trace group (TRACING)
         self.dialect = dialect
         self.connected = False
         self.budgets = budgets or Budgets.from_limits(limits)
@@ -125,7 +127,8 @@ class Translator:
         self.tools = tools or ToolCalls(Toolbox())
         self.audio_item: AssistantAudioItem | None = None
         self.unknown_events: Counter[str] = Counter()
-        self._announced_inputs: set[str] = set()
+        self.transcripts = InputTranscripts(deltas=settings.transcription_deltas)
+        self._refused_audio = False
         self._open_texts: dict[str, None] = {}  # insertion-ordered set
 
     @property
@@ -150,7 +153,10 @@ class Translator:
 
     def session_update(self) -> dict[str, Any]:
         return realtime.session_update(
-            self.settings, self.dialect, tools=self.tools.toolbox.declarations()
+            self.settings,
+            self.dialect,
+            tools=self.tools.toolbox.declarations(),
+            session_id=self.session_id,
         )
 
     def user_message(self, message: UserMessage, now: float) -> Actions:
@@ -170,6 +176,25 @@ class Translator:
             to_upstream=[realtime.user_text_item(message.text)], observations=[TurnEnded()]
         )
         return actions.add(self.responses.request(now))
+
+    def microphone_refused(self) -> Actions | None:
+        """None: microphone audio goes upstream. With ``TURN_DETECTION=none`` nothing would
+        ever end a spoken turn (the upstream detects none, and the browser protocol has no
+        message to end one), so audio is not sent: the first frame is answered with an
+        ``audio_not_accepted`` error, later ones are dropped quietly."""
+        if self.settings.turn_detection != "none":
+            return None
+        if self._refused_audio:
+            return Actions()
+        self._refused_audio = True
+        return Actions(
+            to_client=[
+                ErrorMessage(
+                    "audio_not_accepted",
+                    "This assistant takes typed messages only; the microphone is not used.",
+                )
+            ]
+        )
 
     def audio_sent(self, audio: AssistantAudio, now: float = math.inf) -> None:
         """The session sent ``audio`` to the browser at ``now``: count it for barge-in."""
@@ -229,9 +254,11 @@ class Translator:
         if kind is ServerEvent.CONTENT_PART_DONE:
             return self._close_text(_text_id(event))
         if kind is ServerEvent.SPEECH_STARTED:
-            return self._speech_started(_str(event, "item_id"), now)
+            return self._speech_started(string_field(event, "item_id"), now)
+        if kind is ServerEvent.TRANSCRIPTION_DELTA:
+            return Actions(to_client=self.transcripts.delta(event))
         if kind is ServerEvent.TRANSCRIPTION_COMPLETED:
-            return self._transcription(event)
+            return self.transcripts.completed(event)
         if kind is ServerEvent.TRANSCRIPTION_FAILED:
             error = event.get("error") or {}
             message = error.get("message") if isinstance(error, dict) else None
@@ -274,11 +301,11 @@ class Translator:
         return Actions(to_client=[Connected(self.settings.greeting)])
 
     def _audio_delta(self, event: Mapping[str, Any]) -> Actions:
-        item_id = _str(event, "item_id")
+        item_id = string_field(event, "item_id")
         item = self.audio_item
         if item is None or item.item_id != item_id:
             item = self.audio_item = AssistantAudioItem(item_id, int(event.get("content_index", 0)))
-        pcm = item.odd_byte + base64.b64decode(_str(event, "delta"), validate=True)
+        pcm = item.odd_byte + base64.b64decode(string_field(event, "delta"), validate=True)
         if len(pcm) % 2:
             pcm, item.odd_byte = pcm[:-1], pcm[-1:]
         else:
@@ -291,7 +318,7 @@ class Translator:
     def _text_delta(self, event: Mapping[str, Any]) -> Actions:
         text_id = _text_id(event)
         self._open_texts[text_id] = None
-        return Actions(to_client=[TextDelta(text_id, _str(event, "delta"))])
+        return Actions(to_client=[TextDelta(text_id, string_field(event, "delta"))])
 
     def _text_done(self, event: Mapping[str, Any]) -> Actions:
         text_id = _text_id(event)
@@ -308,9 +335,8 @@ class Translator:
         return Actions()
 
     def _speech_started(self, item_id: str, now: float) -> Actions:
-        actions = Actions(to_client=[SpeechStarted()])
+        actions = Actions(to_client=self.transcripts.speech_started(item_id))
         self.responses.speech_started()
-        self._announced_inputs.add(item_id)
         item = self.audio_item
         if item is not None and item.sent_bytes > 0 and item.heard_ms(now) < item.produced_ms:
             # The user talked over the assistant: cut its item where the browser's audio ends, so
@@ -320,15 +346,6 @@ class Translator:
                 realtime.truncate_item(item.item_id, item.content_index, item.heard_ms(now))
             )
         self.audio_item = None
-        return actions
-
-    def _transcription(self, event: Mapping[str, Any]) -> Actions:
-        item_id = _str(event, "item_id")
-        actions = Actions()
-        if item_id not in self._announced_inputs:
-            actions.to_client.append(SpeechStarted())
-        self._announced_inputs.discard(item_id)
-        actions.to_client.append(Transcription(item_id, _str(event, "transcript")))
         return actions
 
     def _response_done(self, event: Mapping[str, Any], now: float) -> Actions:
@@ -399,12 +416,5 @@ def _rate_limits(event: Mapping[str, Any]) -> RateLimitsReported:
     return RateLimitsReported(remaining)
 
 
-def _str(event: Mapping[str, Any], field: str) -> str:
-    value = event[field]
-    if not isinstance(value, str):
-        raise TypeError(f"field {field!r} must be a string")
-    return value
-
-
 def _text_id(event: Mapping[str, Any]) -> str:
-    return f"{_str(event, 'item_id')}-{int(event.get('content_index', 0))}"
+    return f"{string_field(event, 'item_id')}-{int(event.get('content_index', 0))}"

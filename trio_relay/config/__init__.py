@@ -14,12 +14,13 @@ from .env import is_loopback
 from .limits import Limits
 from .recording import Recording
 from .relay import DEFAULT_STATIC_DIR, RelayConfig, WorkerPlace, load_config
-from .session import SessionSettings
+from .session import RetentionRatio, SessionSettings
 from .tools import ToolSettings
 from .upstream import (
     DEFAULT_OPENAI_BASE_URL,
     DEFAULT_OPENAI_MODEL,
     ENTRA_SCOPE,
+    ENTRA_SCOPE_FALLBACK,
     Backend,
     Dialect,
     UpstreamTarget,
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_OPENAI_MODEL",
     "DEFAULT_STATIC_DIR",
     "ENTRA_SCOPE",
+    "ENTRA_SCOPE_FALLBACK",
     "MIN_TICKET_SECRET_BYTES",
     "Access",
     "Backend",
@@ -41,6 +43,7 @@ __all__ = [
     "Limits",
     "Recording",
     "RelayConfig",
+    "RetentionRatio",
     "SessionSettings",
     "ToolSettings",
     "UpstreamTarget",

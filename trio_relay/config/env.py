@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar, cast, get_args
 
 from ..errors import ConfigError
 
@@ -47,6 +47,17 @@ def choice(env: Mapping[str, str], name: str, choices: Callable[[str], T], defau
         return choices(raw)
     except ValueError:
         raise ConfigError(name, f"unsupported value {raw!r}") from None
+
+
+def one_of(env: Mapping[str, str], name: str, kind: Any, default: T) -> T:
+    """A value of the ``Literal`` type ``kind`` (given lower-case), or ``default`` when unset."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    allowed: tuple[str, ...] = get_args(kind)
+    if raw not in allowed:
+        raise ConfigError(name, f"must be one of {', '.join(allowed)}, got {raw!r}")
+    return cast(T, raw)
 
 
 def text(env: Mapping[str, str], name: str, default: str) -> str:

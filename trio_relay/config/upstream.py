@@ -18,7 +18,10 @@ DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 # The current recommended GA realtime model (the openai package's model literals list it;
 # gpt-realtime and gpt-realtime-mini are deprecated, shutdown announced for 2027-01-20).
 DEFAULT_OPENAI_MODEL = "gpt-realtime-2.1"
-ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
+# The Entra ID scope of Azure OpenAI tokens, as Azure's current docs ask for it; resources (or
+# clouds) that refuse it take the older scope, which ENTRA_SCOPE can name.
+ENTRA_SCOPE = "https://ai.azure.com/.default"
+ENTRA_SCOPE_FALLBACK = "https://cognitiveservices.azure.com/.default"
 
 
 class Backend(StrEnum):
@@ -43,6 +46,7 @@ class UpstreamTarget:
     dialect: Dialect
     api_key: str | None = attrs.field(default=None, repr=False)
     use_entra_id: bool = False
+    entra_scope: str = ENTRA_SCOPE  # the scope its Entra ID tokens are asked for
     # wss:// trusts only the CA certificates in this PEM file (UPSTREAM_CA_FILE); None: the
     # system's trust store (OpenSSL's default paths, which honour SSL_CERT_FILE/SSL_CERT_DIR).
     ca_file: str | None = None
@@ -83,7 +87,11 @@ def azure_target(
         url = f"{base}/openai/v1/realtime?model={quote(deployment, safe='')}"
         dialect = Dialect.GA
     return UpstreamTarget(
-        Backend.AZURE, url, dialect, api_key=api_key, use_entra_id=api_key is None
+        Backend.AZURE,
+        url,
+        dialect,
+        api_key=api_key,
+        use_entra_id=api_key is None,
     )
 
 
@@ -128,13 +136,27 @@ def _upstream(env: Mapping[str, str], backend: Backend) -> UpstreamTarget | None
     if backend is Backend.AZURE:
         endpoint = required(env, "AZURE_OPENAI_ENDPOINT", "with BACKEND=azure")
         deployment = required(env, "AZURE_OPENAI_DEPLOYMENT", "with BACKEND=azure")
-        return azure_target(
+        target = azure_target(
             endpoint,
             deployment,
             api_key=env.get("AZURE_OPENAI_API_KEY", "").strip() or None,
             api_version=env.get("AZURE_OPENAI_API_VERSION", "").strip() or None,
         )
+        return attrs.evolve(target, entra_scope=_entra_scope(env))
     return None
+
+
+def _entra_scope(env: Mapping[str, str]) -> str:
+    scope = env.get("ENTRA_SCOPE", "").strip()
+    if not scope:
+        return ENTRA_SCOPE
+    if not scope.startswith(("https://", "api://")) or any(c.isspace() for c in scope):
+        raise ConfigError(
+            "ENTRA_SCOPE",
+            f"must be one scope URI such as {ENTRA_SCOPE} (or {ENTRA_SCOPE_FALLBACK}), "
+            f"got {scope!r}",
+        )
+    return scope
 
 
 def _with_ca_file(env: Mapping[str, str], target: UpstreamTarget | None) -> UpstreamTarget | None:
