@@ -113,5 +113,6 @@ def test_every_session_setting_is_in_the_readme_with_its_default() -> None:
             assert table.get(variable) == documented(value), variable
 
 
-def test_the_readme_names_the_entra_scope() -> None:
+def test_the_readme_names_the_entra_scope_and_the_price_table() -> None:
     assert readme_defaults()["ENTRA_SCOPE"] == ENTRA_SCOPE
+    assert "| `PRICES` | |" in README.read_text()

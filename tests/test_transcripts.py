@@ -20,7 +20,7 @@ from trio_relay.browser import (
     UserMessage,
 )
 from trio_relay.config import Dialect, SessionSettings
-from trio_relay.translator import Translator
+from trio_relay.translator import Translator, UsageReported
 
 KIND = "conversation.item.input_audio_transcription"
 
@@ -106,6 +106,23 @@ def test_a_malformed_caption_ends_the_session_like_any_malformed_event() -> None
     translator = connected(transcription_deltas=True)
     actions = translator.upstream_event({"type": f"{KIND}.delta", "item_id": "u1", "delta": 7})
     assert actions.end is not None
+
+
+def test_the_transcriptions_usage_is_reported_by_tokens_or_by_duration() -> None:
+    translator = connected()
+    tokens = {
+        "type": "tokens",
+        "input_tokens": 30,
+        "output_tokens": 9,
+        "total_tokens": 39,
+        "input_token_details": {"audio_tokens": 30, "text_tokens": 0},
+    }
+    by_tokens = translator.upstream_event(completed("u1", "one", tokens))
+    assert by_tokens.observations == [
+        UsageReported({"transcription_input": 30, "transcription_output": 9})
+    ]
+    by_time = translator.upstream_event(completed("u2", "two", SECONDS))
+    assert by_time.observations == [UsageReported({}, transcription_seconds=1.5)]
 
 
 def test_with_no_turn_detection_the_microphone_is_refused_once_and_typed_turns_go_on() -> None:

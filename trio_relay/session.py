@@ -100,7 +100,14 @@ class Session:
         self.ticker = ticker or Ticker()  # not running: plain trio.sleep_until
         self.stats = SessionStats(started_at=trio.current_time())
         self._recorder = open_recorder(config.record, self.id, self.stats.started_at)  # or None
-        self.observer = SessionObserver(self.stats, metrics)
+        prices = config.prices
+        self.observer = SessionObserver(
+            self.stats,
+            metrics,
+            None
+            if prices is None
+            else prices.for_session(target.model or "", config.session.transcription_model),
+        )
         self.client = client
         self.limits = config.limits
         self.target = target

@@ -12,9 +12,10 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from .actions import Actions
+from .actions import Actions, UsageReported
 from .browser import BrowserMessage, SpeechStarted, Transcription, TranscriptionDelta
 from .realtime import string_field
+from .usage import transcription_usage
 
 # Items whose final transcript went out, remembered so that a late caption of one is dropped
 # (rather than announced as a new turn); a few suffice, the upstream finishes items in order.
@@ -43,13 +44,20 @@ class InputTranscripts:
         return [*self._announce(item_id), TranscriptionDelta(item_id, text)]
 
     def completed(self, event: Mapping[str, Any]) -> Actions:
-        """``...input_audio_transcription.completed``: the whole transcript."""
+        """``...input_audio_transcription.completed``: the whole transcript, and what the
+        transcription was billed for (it is priced apart from the responses)."""
         item_id = string_field(event, "item_id")
         messages = self._announce(item_id)
         messages.append(Transcription(item_id, string_field(event, "transcript")))
         self._announced.discard(item_id)
         self._finished.append(item_id)
-        return Actions(to_client=messages)
+        actions = Actions(to_client=messages)
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            tokens, seconds = transcription_usage(usage)
+            if tokens or seconds:
+                actions.observations.append(UsageReported(tokens, transcription_seconds=seconds))
+        return actions
 
     def _announce(self, item_id: str) -> list[BrowserMessage]:
         if item_id in self._announced:

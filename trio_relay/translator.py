@@ -59,6 +59,7 @@ from .responses import ResponseState, cap, rate_limited
 from .tool_calls import ToolCalls
 from .tools.toolbox import Toolbox
 from .transcripts import InputTranscripts
+from .usage import response_tokens
 
 DEFAULT_LIMITS = Limits()
 
@@ -353,12 +354,7 @@ class Translator:
         # A late done of a response the relay gave up on leaves the current one's texts open.
         actions = Actions() if self.responses.abandoned_response(response) else self._close_texts()
         usage = response.get("usage")
-        if isinstance(usage, dict):
-            tokens = {
-                kind: value
-                for kind in ("input_tokens", "output_tokens")
-                if isinstance(value := usage.get(kind), int) and not isinstance(value, bool)
-            }
+        if isinstance(usage, dict) and (tokens := response_tokens(usage)):
             actions.observations.append(UsageReported(tokens))
         actions.add(self.responses.done(response, now))
         if self.responses.abandoned_response(response):

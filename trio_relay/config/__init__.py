@@ -4,7 +4,8 @@ Every setting has its default in this package and nowhere else; :func:`load_conf
 plain mapping of environment variables into a :class:`RelayConfig` or raises
 :class:`ConfigError` naming the variable and what is wrong with it. One module per part:
 :mod:`.env` (reading a variable), :mod:`.upstream`, :mod:`.session`, :mod:`.limits`,
-:mod:`.access`, :mod:`.recording`, :mod:`.tools`, and :mod:`.relay` (the whole and its loader).
+:mod:`.access`, :mod:`.recording`, :mod:`.tools`, :mod:`.prices`, and :mod:`.relay` (the whole
+and its loader).
 No I/O besides the files the operator names.
 """
 
@@ -12,6 +13,7 @@ from ..errors import ConfigError
 from .access import MIN_TICKET_SECRET_BYTES, Access
 from .env import is_loopback
 from .limits import Limits
+from .prices import CostEstimate, ModelPrices, PriceTable, SessionPrices
 from .recording import Recording
 from .relay import DEFAULT_STATIC_DIR, RelayConfig, WorkerPlace, load_config
 from .session import RetentionRatio, SessionSettings
@@ -38,12 +40,16 @@ __all__ = [
     "MIN_TICKET_SECRET_BYTES",
     "Access",
     "Backend",
+    "CostEstimate",
     "ConfigError",
     "Dialect",
     "Limits",
+    "ModelPrices",
+    "PriceTable",
     "Recording",
     "RelayConfig",
     "RetentionRatio",
+    "SessionPrices",
     "SessionSettings",
     "ToolSettings",
     "UpstreamTarget",

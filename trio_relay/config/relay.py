@@ -13,10 +13,17 @@ from ..errors import ConfigError
 from .access import Access, access_from_env
 from .env import text, whole_number
 from .limits import Limits, limits_from_env
+from .prices import PriceTable, check_priced, prices_from_env
 from .recording import Recording, recording_from_env
 from .session import SessionSettings, session_from_env
 from .tools import ToolSettings, tools_from_env
-from .upstream import Backend, UpstreamTarget, backend_from_env, upstream_from_env
+from .upstream import (
+    DEFAULT_OPENAI_MODEL,
+    Backend,
+    UpstreamTarget,
+    backend_from_env,
+    upstream_from_env,
+)
 
 # Served at / when it holds a build (index.html); relative to the working directory.
 DEFAULT_STATIC_DIR = "frontend/dist"
@@ -54,6 +61,7 @@ class RelayConfig:
     metrics_port: int | None = None
     record: Recording = Recording()
     tools: ToolSettings = ToolSettings()
+    prices: PriceTable | None = None  # PRICES: estimated costs per session
 
 
 def load_config(
@@ -82,6 +90,10 @@ def load_config(
     if resolved_workers < 1:
         raise ConfigError("--workers", f"must be at least 1, got {resolved_workers}")
     upstream = upstream_from_env(env, backend)
+    prices = prices_from_env(env)
+    model = DEFAULT_OPENAI_MODEL if upstream is None else (upstream.model or "")
+    azure = backend is Backend.AZURE
+    check_priced(prices, model, "AZURE_OPENAI_DEPLOYMENT" if azure else "OPENAI_MODEL")
     metrics_port = (
         whole_number(env, "METRICS_PORT", -1, minimum=0) if env.get("METRICS_PORT") else None
     )
@@ -102,4 +114,5 @@ def load_config(
         metrics_port=metrics_port,
         record=recording_from_env(env),
         tools=tools_from_env(env),
+        prices=prices,
     )

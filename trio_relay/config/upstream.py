@@ -50,6 +50,8 @@ class UpstreamTarget:
     # wss:// trusts only the CA certificates in this PEM file (UPSTREAM_CA_FILE); None: the
     # system's trust store (OpenSSL's default paths, which honour SSL_CERT_FILE/SSL_CERT_DIR).
     ca_file: str | None = None
+    # The model (OpenAI) or deployment (Azure) name, as configured: what PRICES is keyed by.
+    model: str | None = None
 
 
 def _ws_base(url: str, variable: str) -> str:
@@ -70,7 +72,7 @@ def openai_target(
 ) -> UpstreamTarget:
     base = _ws_base(base_url, variable)
     url = f"{base}/realtime?model={quote(model, safe='')}"
-    return UpstreamTarget(Backend.OPENAI, url, Dialect.GA, api_key=api_key)
+    return UpstreamTarget(Backend.OPENAI, url, Dialect.GA, api_key=api_key, model=model)
 
 
 def azure_target(
@@ -92,6 +94,7 @@ def azure_target(
         dialect,
         api_key=api_key,
         use_entra_id=api_key is None,
+        model=deployment,
     )
 
 
