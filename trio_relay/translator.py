@@ -12,7 +12,8 @@ State it keeps, and why:
 - which input items the browser has been told about with ``speech_started``, so a
   ``transcription`` or a live caption is never sent without one before it
   (:mod:`trio_relay.transcripts`);
-- the open text streams, so every ``text_delta`` stream ends with exactly one ``text_done``;
+- the open text streams, so every ``text_delta`` stream ends with exactly one ``text_done``
+  (:mod:`trio_relay.text_streams`);
 - the server-side tool calls (:mod:`trio_relay.tool_calls`): which are running, and when their
   outputs and the ``response.create`` that follows them go upstream.
 """
@@ -47,8 +48,6 @@ from .browser import (
     AssistantAudio,
     Connected,
     ErrorMessage,
-    TextDelta,
-    TextDone,
     UserMessage,
 )
 from .budgets import Budget, BudgetMeter, Budgets
@@ -56,6 +55,7 @@ from .config import Dialect, Limits, SessionSettings
 from .errors import SessionExpired, UpstreamFailed
 from .realtime import BYTES_PER_MS, ServerEvent, string_field
 from .responses import ResponseState, cap, rate_limited
+from .text_streams import TextStreams, text_id
 from .tool_calls import ToolCalls
 from .tools.toolbox import Toolbox
 from .transcripts import InputTranscripts
@@ -130,7 +130,7 @@ class Translator:
         self.unknown_events: Counter[str] = Counter()
         self.transcripts = InputTranscripts(deltas=settings.transcription_deltas)
         self._refused_audio = False
-        self._open_texts: dict[str, None] = {}  # insertion-ordered set
+        self.texts = TextStreams()
 
     @property
     def response_active(self) -> bool:
@@ -249,11 +249,11 @@ class Translator:
         if kind is ServerEvent.AUDIO_DELTA:
             return self._audio_delta(event)
         if kind is ServerEvent.TEXT_DELTA:
-            return self._text_delta(event)
+            return Actions(to_client=self.texts.delta(event))
         if kind is ServerEvent.TEXT_DONE:
-            return self._text_done(event)
+            return Actions(to_client=self.texts.done(event))
         if kind is ServerEvent.CONTENT_PART_DONE:
-            return self._close_text(_text_id(event))
+            return Actions(to_client=self.texts.close(text_id(event)))
         if kind is ServerEvent.SPEECH_STARTED:
             return self._speech_started(string_field(event, "item_id"), now)
         if kind is ServerEvent.TRANSCRIPTION_DELTA:
@@ -316,25 +316,6 @@ class Translator:
         item.produced_bytes += len(pcm)
         return Actions(to_client=[AssistantAudio(pcm, item_id)])
 
-    def _text_delta(self, event: Mapping[str, Any]) -> Actions:
-        text_id = _text_id(event)
-        self._open_texts[text_id] = None
-        return Actions(to_client=[TextDelta(text_id, string_field(event, "delta"))])
-
-    def _text_done(self, event: Mapping[str, Any]) -> Actions:
-        text_id = _text_id(event)
-        full = event.get("text", event.get("transcript"))
-        if text_id not in self._open_texts and isinstance(full, str) and full:
-            # The whole text arrived only in the done event: do not lose it.
-            return Actions(to_client=[TextDelta(text_id, full), TextDone(text_id)])
-        return self._close_text(text_id)
-
-    def _close_text(self, text_id: str) -> Actions:
-        if text_id in self._open_texts:
-            del self._open_texts[text_id]
-            return Actions(to_client=[TextDone(text_id)])
-        return Actions()
-
     def _speech_started(self, item_id: str, now: float) -> Actions:
         actions = Actions(to_client=self.transcripts.speech_started(item_id))
         self.responses.speech_started()
@@ -352,7 +333,8 @@ class Translator:
     def _response_done(self, event: Mapping[str, Any], now: float) -> Actions:
         response = _response(event)
         # A late done of a response the relay gave up on leaves the current one's texts open.
-        actions = Actions() if self.responses.abandoned_response(response) else self._close_texts()
+        abandoned = self.responses.abandoned_response(response)
+        actions = Actions(to_client=[] if abandoned else self.texts.close_all())
         usage = response.get("usage")
         if isinstance(usage, dict) and (tokens := response_tokens(usage)):
             actions.observations.append(UsageReported(tokens))
@@ -360,11 +342,6 @@ class Translator:
         if self.responses.abandoned_response(response):
             return actions
         return actions.add(self._answering(self.tools.response_done(response), now))
-
-    def _close_texts(self) -> Actions:
-        actions = Actions(to_client=[TextDone(text_id) for text_id in self._open_texts])
-        self._open_texts.clear()
-        return actions
 
     def timed_out(self, now: float) -> Actions:
         """The session's clock passed :attr:`response_deadline`: the browser gets
@@ -374,7 +351,7 @@ class Translator:
         if not actions.to_client:
             return actions
         self.audio_item = None
-        return self._close_texts().add(actions)
+        return Actions(to_client=self.texts.close_all()).add(actions)
 
     def _error(self, event: Mapping[str, Any]) -> Actions:
         error = event.get("error")
@@ -410,7 +387,3 @@ def _rate_limits(event: Mapping[str, Any]) -> RateLimitsReported:
             if isinstance(value, int | float) and not isinstance(value, bool):
                 remaining[limit["name"]] = float(value)
     return RateLimitsReported(remaining)
-
-
-def _text_id(event: Mapping[str, Any]) -> str:
-    return f"{string_field(event, 'item_id')}-{int(event.get('content_index', 0))}"
