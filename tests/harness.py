@@ -317,7 +317,7 @@ class FakeIdentityEndpoint:
                 {
                     "access_token": self.token,
                     "expires_on": str(expires),
-                    "resource": "https://cognitiveservices.azure.com",
+                    "resource": "https://ai.azure.com",
                     "token_type": "Bearer",
                     "client_id": "00000000-0000-0000-0000-000000000000",
                 }

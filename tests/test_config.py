@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import typing
 
-from trio_relay.config import Backend, Dialect, load_config
+import pytest
+from openai.types.realtime import RealtimeSessionCreateRequest
+
+from trio_relay.config import DEFAULT_OPENAI_MODEL, Backend, Dialect, load_config
 from trio_relay.errors import ConfigError
 
 
@@ -19,7 +22,7 @@ def test_openai_key_implies_openai_ga_with_derived_url() -> None:
     config = load_config({"OPENAI_API_KEY": "sk-test"})
     assert config.backend is Backend.OPENAI
     assert config.upstream is not None
-    assert config.upstream.url == "wss://api.openai.com/v1/realtime?model=gpt-realtime"
+    assert config.upstream.url == "wss://api.openai.com/v1/realtime?model=gpt-realtime-2.1"
     assert config.upstream.dialect is Dialect.GA
     assert "sk-test" not in repr(config)
 
@@ -30,11 +33,11 @@ def test_openai_base_url_is_used_like_the_sdk() -> None:
             "BACKEND": "openai",
             "OPENAI_API_KEY": "x",
             "OPENAI_BASE_URL": "http://127.0.0.1:9999/v1/",
-            "OPENAI_MODEL": "gpt-realtime-mini",
+            "OPENAI_MODEL": "gpt-realtime-2.1-mini",
         }
     )
     assert config.upstream is not None
-    assert config.upstream.url == "ws://127.0.0.1:9999/v1/realtime?model=gpt-realtime-mini"
+    assert config.upstream.url == "ws://127.0.0.1:9999/v1/realtime?model=gpt-realtime-2.1-mini"
 
 
 @pytest.mark.parametrize(
@@ -142,3 +145,15 @@ def test_a_plain_upstream_url_to_another_host_is_refused_unless_allowed() -> Non
     azure = {"AZURE_OPENAI_ENDPOINT": "ws://res.example.com", "AZURE_OPENAI_DEPLOYMENT": "d"}
     with pytest.raises(ConfigError, match="AZURE_OPENAI_ENDPOINT"):
         load_config(azure)  # Entra ID tokens are credentials too
+
+
+def test_the_default_model_is_one_the_openai_package_knows() -> None:
+    # The typed session lists the models the platform serves; a default outside it is a typo
+    # or a model withdrawn since.
+    annotation = RealtimeSessionCreateRequest.model_fields["model"].annotation
+    literals = {
+        value for member in typing.get_args(annotation) for value in typing.get_args(member)
+    }
+    assert DEFAULT_OPENAI_MODEL in literals
+    config = load_config({"OPENAI_API_KEY": "k"})
+    assert config.upstream is not None and config.upstream.url.endswith("?model=gpt-realtime-2.1")

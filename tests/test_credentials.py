@@ -7,8 +7,16 @@ from typing import Any
 
 import attrs
 import pytest
+import trio
+from harness import serve
 
-from trio_relay.config import ENTRA_SCOPE, azure_target, openai_target
+from trio_relay.config import (
+    ENTRA_SCOPE,
+    ENTRA_SCOPE_FALLBACK,
+    RelayConfig,
+    azure_target,
+    openai_target,
+)
 from trio_relay.credentials import EntraTokenSource, upstream_headers
 from trio_relay.errors import UpstreamUnavailable
 from trio_relay.redact import redact
@@ -89,3 +97,14 @@ async def test_auth_headers_follow_the_protocol_table() -> None:
     assert await upstream_headers(entra, tokens) == [("authorization", "Bearer token-1")]
     assert await upstream_headers(keyed, None) == [("api-key", "az")]
     assert await upstream_headers(openai, None) == [("authorization", "Bearer sk")]
+
+
+async def test_the_relay_asks_for_tokens_of_the_configured_scope(nursery: trio.Nursery) -> None:
+    entra = azure_target("http://127.0.0.1:9", "d", api_key=None, api_version=None)
+    assert entra.entra_scope == ENTRA_SCOPE == "https://ai.azure.com/.default"
+    target = attrs.evolve(entra, entra_scope=ENTRA_SCOPE_FALLBACK)
+    relay = await serve(nursery, RelayConfig(upstream=target))
+    assert relay.tokens is not None and relay.tokens.scope == ENTRA_SCOPE_FALLBACK
+    credential = CountingCredential()
+    await EntraTokenSource(lambda: credential, scope=relay.tokens.scope).token()
+    assert credential.calls == [(ENTRA_SCOPE_FALLBACK,)]

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import attrs
 
-from trio_relay.config import Limits, ToolSettings
+from trio_relay.config import (
+    DEFAULT_OPENAI_MODEL,
+    ENTRA_SCOPE,
+    Limits,
+    SessionSettings,
+    ToolSettings,
+)
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -62,3 +68,51 @@ def test_every_tool_setting_is_in_the_readme_with_its_default() -> None:
             assert f"| `{variable}` | |" in README.read_text(), f"README lists no {variable}"
         else:
             assert table.get(variable) == documented(value), variable
+
+
+def test_the_readme_names_the_default_model() -> None:
+    assert readme_defaults()["OPENAI_MODEL"] == DEFAULT_OPENAI_MODEL
+
+
+SESSION_VARIABLES = {
+    "instructions": "INSTRUCTIONS",
+    "voice": "VOICE",
+    "output_modality": "OUTPUT_MODALITY",
+    "transcription_model": "TRANSCRIPTION_MODEL",
+    "transcription_language": "TRANSCRIPTION_LANGUAGE",
+    "transcription_prompt": "TRANSCRIPTION_PROMPT",
+    "transcription_deltas": "TRANSCRIPTION_DELTAS",
+    "turn_detection": "TURN_DETECTION",
+    "vad_threshold": "VAD_THRESHOLD",
+    "vad_prefix_padding_ms": "VAD_PREFIX_PADDING_MS",
+    "vad_silence_duration_ms": "VAD_SILENCE_DURATION_MS",
+    "vad_eagerness": "VAD_EAGERNESS",
+    "upstream_idle_timeout_ms": "UPSTREAM_IDLE_TIMEOUT_MS",
+    "noise_reduction": "NOISE_REDUCTION",
+    "voice_speed": "VOICE_SPEED",
+    "reasoning_effort": "REASONING_EFFORT",
+    "truncation": "TRUNCATION",
+    "tracing": "TRACING",
+    "greeting": "GREETING",
+}
+PROSE_DEFAULTS = {"instructions", "greeting"}  # described in words, not quoted
+
+
+def test_every_session_setting_is_in_the_readme_with_its_default() -> None:
+    table = readme_defaults()
+    text = README.read_text()
+    defaults = SessionSettings()
+    for field in attrs.fields(SessionSettings):
+        variable = SESSION_VARIABLES[field.name]
+        value = getattr(defaults, field.name)
+        if value is None:
+            assert f"| `{variable}` | |" in text, f"README lists no {variable}"
+        elif field.name in PROSE_DEFAULTS:
+            assert f"| `{variable}` | " in text and variable not in table, variable
+        else:
+            assert table.get(variable) == documented(value), variable
+
+
+def test_the_readme_names_the_entra_scope_and_the_price_table() -> None:
+    assert readme_defaults()["ENTRA_SCOPE"] == ENTRA_SCOPE
+    assert "| `PRICES` | |" in README.read_text()

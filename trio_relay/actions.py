@@ -19,7 +19,11 @@ class TurnEnded:
 
 @attrs.frozen
 class UsageReported:
+    """What a response or an input transcription was billed for: tokens by kind (the kinds of
+    :mod:`trio_relay.usage`), or seconds of transcribed audio."""
+
     tokens: dict[str, int]
+    transcription_seconds: float = 0.0
 
 
 @attrs.frozen

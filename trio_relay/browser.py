@@ -170,6 +170,19 @@ class Transcription:
 
 
 @attrs.frozen
+class TranscriptionDelta:
+    """``{"type":"transcription_delta","id","delta"}`` (an extension, ``TRANSCRIPTION_DELTAS=1``):
+    live captions, the user's words as the upstream recognises them. ``id`` is the input item's,
+    as the final ``transcription`` (which carries the whole text) uses it."""
+
+    id: str
+    delta: str
+
+    def encode(self) -> str:
+        return _dump({"type": "transcription_delta", "id": self.id, "delta": self.delta})
+
+
+@attrs.frozen
 class TextDelta:
     id: str
     delta: str
@@ -242,6 +255,7 @@ BrowserMessage = (
     Connected
     | SpeechStarted
     | Transcription
+    | TranscriptionDelta
     | TextDelta
     | TextDone
     | ErrorMessage

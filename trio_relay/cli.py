@@ -121,6 +121,7 @@ async def run(
                     tools=sorted(toolbox.functions),
                     mcp_servers=[server.label for server in toolbox.mcp_servers],
                 )
+            warn_unsent_settings(config)
             access = config.access
             if access.client_auth.mode is ClientAuthMode.NONE and not is_loopback(config.host):
                 log.warning(
@@ -163,6 +164,19 @@ def check_record_dir(config: RelayConfig) -> None:
         raise ConfigError("RECORD_DIR", f"cannot create {path!r}: {exc.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError("RECORD_DIR", f"{path!r} is not a writable directory")
+
+
+def warn_unsent_settings(config: RelayConfig) -> None:
+    """Settings the beta session has no field for are left out of its ``session.update``: say
+    so once, rather than let the operator believe they apply."""
+    upstream = config.upstream
+    if upstream is not None and upstream.dialect is Dialect.BETA:
+        if unsent := config.session.ga_only_settings():
+            log.warning(
+                "not sent to this beta-dialect upstream (the beta session has no such field; "
+                "a GA api-version takes them)",
+                settings=unsent,
+            )
 
 
 def check_tools_dialect(config: RelayConfig, toolbox: Toolbox) -> None:

@@ -52,6 +52,11 @@ class EntraTokenSource:
         self._lock = trio.Lock()
         self.fetches = 0
 
+    @property
+    def scope(self) -> str:
+        """What the tokens are for (``ENTRA_SCOPE``)."""
+        return self._scope
+
     async def token(self) -> str:
         async with self._lock:  # one fetch at a time; the others reuse its result
             fresh_until = self._expires_on - self._refresh_margin_s

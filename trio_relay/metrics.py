@@ -153,8 +153,21 @@ class RelayMetrics:
         )
         self.tokens = Counter(
             "trio_relay_upstream_tokens",
-            "Tokens reported by the upstream's response.done usage, by kind.",
+            "Tokens the upstream billed, by kind: input_text, input_cached_text, input_audio, "
+            "input_cached_audio, input_image, input_cached_image, output_text, output_audio "
+            "(response.done usage; cached tokens are not in the uncached kinds), "
+            "transcription_input, transcription_output (input transcription usage).",
             ["kind"],
+            registry=r,
+        )
+        self.transcription_seconds = Counter(
+            "trio_relay_upstream_transcription_seconds",
+            "Seconds of input audio transcribed, where the transcription is billed by duration.",
+            registry=r,
+        )
+        self.estimated_cost = Counter(
+            "trio_relay_estimated_cost_usd",
+            "Estimated cost of the upstream usage in USD, by the PRICES table.",
             registry=r,
         )
         self.connection_errors = Counter(

@@ -18,6 +18,7 @@ from .actions import (
     UsageReported,
 )
 from .browser import AssistantAudio, BrowserMessage, TextDelta
+from .config import SessionPrices
 from .log import get_logger
 from .metrics import RelayMetrics
 from .stats import SessionStats
@@ -28,9 +29,17 @@ _NOT_RUN = frozenset({"unknown_tool", "invalid_arguments", "too_many_calls"})
 
 
 class SessionObserver:
-    def __init__(self, stats: SessionStats, metrics: RelayMetrics | None) -> None:
+    def __init__(
+        self,
+        stats: SessionStats,
+        metrics: RelayMetrics | None,
+        prices: SessionPrices | None = None,
+    ) -> None:
         self.stats = stats
         self.metrics = metrics
+        self.prices = prices  # PRICES for the session's models; None: no estimate
+        if prices is not None:
+            stats.estimated_cost_usd = 0.0
         self._turn_ended_at: float | None = None
         self._awaiting_text = False
         self._awaiting_audio = False
@@ -38,6 +47,9 @@ class SessionObserver:
     def observe(self, observation: Observation, now: float) -> None:
         if isinstance(observation, TurnEnded):
             self._turn_ended(now)
+            return
+        if isinstance(observation, UsageReported):
+            self._usage(observation)
             return
         if isinstance(observation, ResponseFinished) and observation.status != "completed":
             # Operators see how often the upstream fails a turn (a few % on a busy Azure).
@@ -76,10 +88,7 @@ class SessionObserver:
         metrics = self.metrics
         if metrics is None:
             return
-        if isinstance(observation, UsageReported):
-            for kind, count in observation.tokens.items():
-                metrics.tokens.labels(kind).inc(count)
-        elif isinstance(observation, RateLimitsReported):
+        if isinstance(observation, RateLimitsReported):
             for name, remaining in observation.remaining.items():
                 metrics.rate_limit_remaining.labels(name).set(remaining)
         elif isinstance(observation, UpstreamErrorReported):
@@ -101,6 +110,25 @@ class SessionObserver:
             metrics.mcp_approvals.labels(
                 observation.server_label, "approved" if observation.approved else "denied"
             ).inc()
+
+    def _usage(self, usage: UsageReported) -> None:
+        """Billed usage: added to the session's totals and the metrics, and priced."""
+        self.stats.tokens.update(usage.tokens)
+        self.stats.transcription_s += usage.transcription_seconds
+        cost = None
+        if self.prices is not None and self.stats.estimated_cost_usd is not None:
+            cost = self.prices.estimate(usage.tokens, usage.transcription_seconds)
+            self.stats.estimated_cost_usd += cost.usd
+            self.stats.unpriced.update(cost.unpriced)
+        metrics = self.metrics
+        if metrics is None:
+            return
+        for kind, count in usage.tokens.items():
+            metrics.tokens.labels(kind).inc(count)
+        if usage.transcription_seconds:
+            metrics.transcription_seconds.inc(usage.transcription_seconds)
+        if cost is not None and cost.usd:
+            metrics.estimated_cost.inc(cost.usd)
 
     def _turn_ended(self, now: float) -> None:
         """The user ended a turn: time the answer's first text and first audio from now."""

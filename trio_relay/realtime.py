@@ -9,65 +9,109 @@ them against those models.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from enum import Enum, auto
 from typing import Any
 
-from .config import Dialect, SessionSettings
+from .config import Dialect, RetentionRatio, SessionSettings
 
 PCM_RATE = 24000
 BYTES_PER_MS = PCM_RATE * 2 // 1000  # PCM16 mono at 24 kHz: 48 bytes per millisecond
 
 
 def session_update(
-    settings: SessionSettings, dialect: Dialect, *, tools: list[dict[str, Any]] | None = None
+    settings: SessionSettings,
+    dialect: Dialect,
+    *,
+    tools: list[dict[str, Any]] | None = None,
+    session_id: str | None = None,
 ) -> dict[str, Any]:
     """The ``session.update`` sent before anything else; all values from server configuration
-    (``tools``: the server-side tools' declarations, :mod:`trio_relay.tools`)."""
-    turn_detection = {
+    (``tools``: the server-side tools' declarations, :mod:`trio_relay.tools`; ``session_id``:
+    the relay's, the group of the upstream's traces with ``TRACING``). A setting the beta
+    dialect has no field for is left out of a beta update."""
+    fields: dict[str, Any] = {"tools": tools, "tool_choice": "auto"} if tools else {}
+    if settings.tracing:
+        fields["tracing"] = {"group_id": session_id} if session_id else "auto"
+    session = _ga_session(settings) if dialect is Dialect.GA else _beta_session(settings)
+    return {"type": "session.update", "session": {**fields, **session}}
+
+
+def _ga_session(settings: SessionSettings) -> dict[str, Any]:
+    audio_format = {"type": "audio/pcm", "rate": PCM_RATE}
+    audio_input: dict[str, Any] = {
+        "format": audio_format,
+        "transcription": _transcription(settings),
+        "turn_detection": _turn_detection(settings, Dialect.GA),
+    }
+    if settings.noise_reduction is not None:
+        audio_input["noise_reduction"] = {"type": settings.noise_reduction}
+    audio_output: dict[str, Any] = {"format": audio_format, "voice": settings.voice}
+    if settings.voice_speed is not None:
+        audio_output["speed"] = settings.voice_speed
+    session: dict[str, Any] = {
+        "type": "realtime",
+        "output_modalities": [settings.output_modality],
+        "instructions": settings.instructions,
+        "audio": {"input": audio_input, "output": audio_output},
+    }
+    if settings.reasoning_effort is not None:
+        session["reasoning"] = {"effort": settings.reasoning_effort}
+    truncation = settings.truncation
+    if isinstance(truncation, RetentionRatio):
+        session["truncation"] = {"type": "retention_ratio", "retention_ratio": truncation.ratio}
+    elif truncation is not None:
+        session["truncation"] = truncation
+    return session
+
+
+def _beta_session(settings: SessionSettings) -> dict[str, Any]:
+    """Beta has no reasoning, truncation or idle timeout: those are not sent."""
+    session: dict[str, Any] = {
+        "modalities": ["text", "audio"] if settings.output_modality == "audio" else ["text"],
+        "instructions": settings.instructions,
+        "voice": settings.voice,
+        "input_audio_format": "pcm16",
+        "output_audio_format": "pcm16",
+        "input_audio_transcription": _transcription(settings),
+        "turn_detection": _turn_detection(settings, Dialect.BETA),
+    }
+    if settings.noise_reduction is not None:
+        session["input_audio_noise_reduction"] = {"type": settings.noise_reduction}
+    if settings.voice_speed is not None:
+        session["speed"] = settings.voice_speed
+    return session
+
+
+def _transcription(settings: SessionSettings) -> dict[str, Any] | None:
+    if not settings.transcription_model:
+        return None
+    transcription = {"model": settings.transcription_model}
+    if settings.transcription_language is not None:
+        transcription["language"] = settings.transcription_language
+    if settings.transcription_prompt is not None:
+        transcription["prompt"] = settings.transcription_prompt
+    return transcription
+
+
+def _turn_detection(settings: SessionSettings, dialect: Dialect) -> dict[str, Any] | None:
+    """The upstream answers a spoken turn on its own (``create_response``) and stops answering
+    when the user talks over it (``interrupt_response``); ``None`` turns detection off."""
+    if settings.turn_detection == "none":
+        return None
+    automatic = {"create_response": True, "interrupt_response": True}
+    if settings.turn_detection == "semantic_vad":
+        return {"type": "semantic_vad", "eagerness": settings.vad_eagerness, **automatic}
+    detection: dict[str, Any] = {
         "type": "server_vad",
         "threshold": settings.vad_threshold,
         "prefix_padding_ms": settings.vad_prefix_padding_ms,
         "silence_duration_ms": settings.vad_silence_duration_ms,
-        "create_response": True,
-        "interrupt_response": True,
+        **automatic,
     }
-    transcription = (
-        {"model": settings.transcription_model} if settings.transcription_model else None
-    )
-    tool_fields: dict[str, Any] = {"tools": tools, "tool_choice": "auto"} if tools else {}
-    if dialect is Dialect.GA:
-        audio_format = {"type": "audio/pcm", "rate": PCM_RATE}
-        return {
-            "type": "session.update",
-            "session": {
-                **tool_fields,
-                "type": "realtime",
-                "output_modalities": [settings.output_modality],
-                "instructions": settings.instructions,
-                "audio": {
-                    "input": {
-                        "format": audio_format,
-                        "transcription": transcription,
-                        "turn_detection": turn_detection,
-                    },
-                    "output": {"format": audio_format, "voice": settings.voice},
-                },
-            },
-        }
-    modalities = ["text", "audio"] if settings.output_modality == "audio" else ["text"]
-    return {
-        "type": "session.update",
-        "session": {
-            **tool_fields,
-            "modalities": modalities,
-            "instructions": settings.instructions,
-            "voice": settings.voice,
-            "input_audio_format": "pcm16",
-            "output_audio_format": "pcm16",
-            "input_audio_transcription": transcription,
-            "turn_detection": turn_detection,
-        },
-    }
+    if settings.upstream_idle_timeout_ms is not None and dialect is Dialect.GA:
+        detection["idle_timeout_ms"] = settings.upstream_idle_timeout_ms
+    return detection
 
 
 def user_text_item(text: str) -> dict[str, Any]:
@@ -99,6 +143,15 @@ def truncate_item(item_id: str, content_index: int, audio_end_ms: int) -> dict[s
     }
 
 
+def string_field(event: Mapping[str, Any], field: str) -> str:
+    """A string field an event must have (a ``KeyError`` or ``TypeError`` otherwise, which the
+    translator reports as a malformed event)."""
+    value = event[field]
+    if not isinstance(value, str):
+        raise TypeError(f"field {field!r} must be a string")
+    return value
+
+
 def encode_event(event: dict[str, Any]) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
@@ -116,6 +169,7 @@ class ServerEvent(Enum):
     SPEECH_STARTED = auto()
     TRANSCRIPTION_COMPLETED = auto()
     TRANSCRIPTION_FAILED = auto()
+    TRANSCRIPTION_DELTA = auto()
     TEXT_DELTA = auto()
     TEXT_DONE = auto()
     AUDIO_DELTA = auto()
@@ -135,6 +189,7 @@ SERVER_EVENTS: dict[str, ServerEvent] = {
     "input_audio_buffer.speech_started": ServerEvent.SPEECH_STARTED,
     "conversation.item.input_audio_transcription.completed": ServerEvent.TRANSCRIPTION_COMPLETED,
     "conversation.item.input_audio_transcription.failed": ServerEvent.TRANSCRIPTION_FAILED,
+    "conversation.item.input_audio_transcription.delta": ServerEvent.TRANSCRIPTION_DELTA,
     # GA names, then the beta names in the same order.
     "response.output_text.delta": ServerEvent.TEXT_DELTA,
     "response.output_audio_transcript.delta": ServerEvent.TEXT_DELTA,
@@ -174,7 +229,6 @@ for _name in (
     "conversation.item.retrieved",
     "conversation.item.truncated",
     "conversation.item.deleted",
-    "conversation.item.input_audio_transcription.delta",
     "conversation.item.input_audio_transcription.segment",
     "response.output_item.added",
     "response.content_part.added",

@@ -31,7 +31,7 @@ from .client_auth import (
     find_credential,
     origin_allowed,
 )
-from .config import Limits, RelayConfig, UpstreamTarget, fake_target
+from .config import DEFAULT_OPENAI_MODEL, Limits, RelayConfig, UpstreamTarget, fake_target
 from .connections import ConnectionTable
 from .credentials import EntraTokenSource
 from .edge import Edge, HttpConnection
@@ -371,7 +371,7 @@ async def open_upstream_target(config: RelayConfig) -> AsyncIterator[UpstreamTar
 
     async with open_fake_upstream(options=FakeUpstreamOptions(record_events=False)) as fake:
         log.info("running on the bundled fake upstream (no credentials configured)", url=fake.url)
-        yield fake_target(fake.url, "gpt-realtime")
+        yield fake_target(fake.url, DEFAULT_OPENAI_MODEL)
 
 
 async def open_listeners(host: str, port: int, *, reuse_port: bool) -> list[trio.SocketListener]:
@@ -434,7 +434,9 @@ async def serve_relay(
     if toolbox is None:
         toolbox = load_toolbox(config.tools, os.environ)
     tokens = (
-        EntraTokenSource() if config.upstream is not None and config.upstream.use_entra_id else None
+        EntraTokenSource(scope=config.upstream.entra_scope)
+        if config.upstream is not None and config.upstream.use_entra_id
+        else None
     )
     register_config(config)  # its secrets never reach a log or a browser (trio_relay.redact)
     for server in toolbox.mcp_servers:

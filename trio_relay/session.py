@@ -104,7 +104,14 @@ class Session:
         self.ticker = ticker or Ticker()  # not running: plain trio.sleep_until
         self.stats = SessionStats(started_at=trio.current_time())
         self._recorder = open_recorder(config.record, self.id, self.stats.started_at)  # or None
-        self.observer = SessionObserver(self.stats, metrics)
+        prices = config.prices
+        self.observer = SessionObserver(
+            self.stats,
+            metrics,
+            None
+            if prices is None
+            else prices.for_session(target.model or "", config.session.transcription_model),
+        )
         self.client = client
         self.limits = config.limits
         self.target = target
@@ -122,7 +129,12 @@ class Session:
             trio.CapacityLimiter(tool_settings.threads),
         )
         self.translator = Translator(
-            config.session, target.dialect, limits=config.limits, budgets=budgets, tools=tools
+            config.session,
+            target.dialect,
+            limits=config.limits,
+            budgets=budgets,
+            tools=tools,
+            session_id=self.id,
         )
         self.end: SessionEnd | None = None
         self.ending = trio.Event()  # set when the session's end is decided, before the close
@@ -399,6 +411,10 @@ class Session:
                         self.downstream.queue(reply)
                     for observation in actions.observations:
                         self.observer.observe(observation, trio.current_time())
+                elif (refused := self.translator.microphone_refused()) is not None:
+                    check_client_audio(frame)
+                    for reply in refused.to_client:  # TURN_DETECTION=none: typed turns only
+                        self.downstream.queue(reply)
                 else:
                     check_client_audio(frame)
                     # Faster than real time beyond the burst allowance: stop reading this client.

@@ -27,6 +27,11 @@ class SessionStats:
     turns: int = 0
     upstream_connect_s: float | None = None
     first_audio_s: float | None = None
+    # What the upstream billed (trio_relay.usage kinds), and its estimated cost with PRICES.
+    tokens: Counter[str] = attrs.Factory(Counter)
+    transcription_s: float = 0.0
+    estimated_cost_usd: float | None = None  # None: no price table
+    unpriced: set[str] = attrs.Factory(set)  # kinds used that the price table does not price
 
     def add_traffic_to(self, totals: Counter[str]) -> None:
         for direction in DIRECTIONS:
@@ -46,4 +51,15 @@ class SessionStats:
                 None if self.upstream_connect_s is None else round(self.upstream_connect_s, 3)
             ),
             "first_audio_s": None if self.first_audio_s is None else round(self.first_audio_s, 3),
+            "tokens": dict(sorted(self.tokens.items())),
+            "transcription_s": round(self.transcription_s, 3),
+            **self._cost(),
         }
+
+    def _cost(self) -> dict[str, object]:
+        if self.estimated_cost_usd is None:
+            return {}
+        cost: dict[str, object] = {"estimated_cost_usd": round(self.estimated_cost_usd, 6)}
+        if self.unpriced:
+            cost["unpriced_usage"] = sorted(self.unpriced)
+        return cost

@@ -10,8 +10,10 @@ State it keeps, and why:
 - the current assistant audio item with the bytes produced and the bytes actually sent to the
   browser, to truncate it where the user barged in;
 - which input items the browser has been told about with ``speech_started``, so a
-  ``transcription`` is never sent without one before it;
-- the open text streams, so every ``text_delta`` stream ends with exactly one ``text_done``;
+  ``transcription`` or a live caption is never sent without one before it
+  (:mod:`trio_relay.transcripts`);
+- the open text streams, so every ``text_delta`` stream ends with exactly one ``text_done``
+  (:mod:`trio_relay.text_streams`);
 - the server-side tool calls (:mod:`trio_relay.tool_calls`): which are running, and when their
   outputs and the ``response.create`` that follows them go upstream.
 """
@@ -46,19 +48,18 @@ from .browser import (
     AssistantAudio,
     Connected,
     ErrorMessage,
-    SpeechStarted,
-    TextDelta,
-    TextDone,
-    Transcription,
     UserMessage,
 )
 from .budgets import Budget, BudgetMeter, Budgets
 from .config import Dialect, Limits, SessionSettings
 from .errors import SessionExpired, UpstreamFailed
-from .realtime import BYTES_PER_MS, ServerEvent
+from .realtime import BYTES_PER_MS, ServerEvent, string_field
 from .responses import ResponseState, cap, rate_limited
+from .text_streams import TextStreams, text_id
 from .tool_calls import ToolCalls
 from .tools.toolbox import Toolbox
+from .transcripts import InputTranscripts
+from .usage import response_tokens
 
 DEFAULT_LIMITS = Limits()
 
@@ -111,8 +112,10 @@ class Translator:
         limits: Limits = DEFAULT_LIMITS,
         budgets: Budgets | None = None,
         tools: ToolCalls | None = None,
+        session_id: str | None = None,
     ) -> None:
         self.settings = settings
+        self.session_id = session_id  # the relay's: the upstream's trace group (TRACING)
         self.dialect = dialect
         self.connected = False
         self.budgets = budgets or Budgets.from_limits(limits)
@@ -125,8 +128,9 @@ class Translator:
         self.tools = tools or ToolCalls(Toolbox())
         self.audio_item: AssistantAudioItem | None = None
         self.unknown_events: Counter[str] = Counter()
-        self._announced_inputs: set[str] = set()
-        self._open_texts: dict[str, None] = {}  # insertion-ordered set
+        self.transcripts = InputTranscripts(deltas=settings.transcription_deltas)
+        self._refused_audio = False
+        self.texts = TextStreams()
 
     @property
     def response_active(self) -> bool:
@@ -150,7 +154,10 @@ class Translator:
 
     def session_update(self) -> dict[str, Any]:
         return realtime.session_update(
-            self.settings, self.dialect, tools=self.tools.toolbox.declarations()
+            self.settings,
+            self.dialect,
+            tools=self.tools.toolbox.declarations(),
+            session_id=self.session_id,
         )
 
     def user_message(self, message: UserMessage, now: float) -> Actions:
@@ -170,6 +177,25 @@ class Translator:
             to_upstream=[realtime.user_text_item(message.text)], observations=[TurnEnded()]
         )
         return actions.add(self.responses.request(now))
+
+    def microphone_refused(self) -> Actions | None:
+        """None: microphone audio goes upstream. With ``TURN_DETECTION=none`` nothing would
+        ever end a spoken turn (the upstream detects none, and the browser protocol has no
+        message to end one), so audio is not sent: the first frame is answered with an
+        ``audio_not_accepted`` error, later ones are dropped quietly."""
+        if self.settings.turn_detection != "none":
+            return None
+        if self._refused_audio:
+            return Actions()
+        self._refused_audio = True
+        return Actions(
+            to_client=[
+                ErrorMessage(
+                    "audio_not_accepted",
+                    "This assistant takes typed messages only; the microphone is not used.",
+                )
+            ]
+        )
 
     def audio_sent(self, audio: AssistantAudio, now: float = math.inf) -> None:
         """The session sent ``audio`` to the browser at ``now``: count it for barge-in."""
@@ -223,15 +249,17 @@ class Translator:
         if kind is ServerEvent.AUDIO_DELTA:
             return self._audio_delta(event)
         if kind is ServerEvent.TEXT_DELTA:
-            return self._text_delta(event)
+            return Actions(to_client=self.texts.delta(event))
         if kind is ServerEvent.TEXT_DONE:
-            return self._text_done(event)
+            return Actions(to_client=self.texts.done(event))
         if kind is ServerEvent.CONTENT_PART_DONE:
-            return self._close_text(_text_id(event))
+            return Actions(to_client=self.texts.close(text_id(event)))
         if kind is ServerEvent.SPEECH_STARTED:
-            return self._speech_started(_str(event, "item_id"), now)
+            return self._speech_started(string_field(event, "item_id"), now)
+        if kind is ServerEvent.TRANSCRIPTION_DELTA:
+            return Actions(to_client=self.transcripts.delta(event))
         if kind is ServerEvent.TRANSCRIPTION_COMPLETED:
-            return self._transcription(event)
+            return self.transcripts.completed(event)
         if kind is ServerEvent.TRANSCRIPTION_FAILED:
             error = event.get("error") or {}
             message = error.get("message") if isinstance(error, dict) else None
@@ -274,11 +302,11 @@ class Translator:
         return Actions(to_client=[Connected(self.settings.greeting)])
 
     def _audio_delta(self, event: Mapping[str, Any]) -> Actions:
-        item_id = _str(event, "item_id")
+        item_id = string_field(event, "item_id")
         item = self.audio_item
         if item is None or item.item_id != item_id:
             item = self.audio_item = AssistantAudioItem(item_id, int(event.get("content_index", 0)))
-        pcm = item.odd_byte + base64.b64decode(_str(event, "delta"), validate=True)
+        pcm = item.odd_byte + base64.b64decode(string_field(event, "delta"), validate=True)
         if len(pcm) % 2:
             pcm, item.odd_byte = pcm[:-1], pcm[-1:]
         else:
@@ -288,29 +316,9 @@ class Translator:
         item.produced_bytes += len(pcm)
         return Actions(to_client=[AssistantAudio(pcm, item_id)])
 
-    def _text_delta(self, event: Mapping[str, Any]) -> Actions:
-        text_id = _text_id(event)
-        self._open_texts[text_id] = None
-        return Actions(to_client=[TextDelta(text_id, _str(event, "delta"))])
-
-    def _text_done(self, event: Mapping[str, Any]) -> Actions:
-        text_id = _text_id(event)
-        full = event.get("text", event.get("transcript"))
-        if text_id not in self._open_texts and isinstance(full, str) and full:
-            # The whole text arrived only in the done event: do not lose it.
-            return Actions(to_client=[TextDelta(text_id, full), TextDone(text_id)])
-        return self._close_text(text_id)
-
-    def _close_text(self, text_id: str) -> Actions:
-        if text_id in self._open_texts:
-            del self._open_texts[text_id]
-            return Actions(to_client=[TextDone(text_id)])
-        return Actions()
-
     def _speech_started(self, item_id: str, now: float) -> Actions:
-        actions = Actions(to_client=[SpeechStarted()])
+        actions = Actions(to_client=self.transcripts.speech_started(item_id))
         self.responses.speech_started()
-        self._announced_inputs.add(item_id)
         item = self.audio_item
         if item is not None and item.sent_bytes > 0 and item.heard_ms(now) < item.produced_ms:
             # The user talked over the assistant: cut its item where the browser's audio ends, so
@@ -322,36 +330,18 @@ class Translator:
         self.audio_item = None
         return actions
 
-    def _transcription(self, event: Mapping[str, Any]) -> Actions:
-        item_id = _str(event, "item_id")
-        actions = Actions()
-        if item_id not in self._announced_inputs:
-            actions.to_client.append(SpeechStarted())
-        self._announced_inputs.discard(item_id)
-        actions.to_client.append(Transcription(item_id, _str(event, "transcript")))
-        return actions
-
     def _response_done(self, event: Mapping[str, Any], now: float) -> Actions:
         response = _response(event)
         # A late done of a response the relay gave up on leaves the current one's texts open.
-        actions = Actions() if self.responses.abandoned_response(response) else self._close_texts()
+        abandoned = self.responses.abandoned_response(response)
+        actions = Actions(to_client=[] if abandoned else self.texts.close_all())
         usage = response.get("usage")
-        if isinstance(usage, dict):
-            tokens = {
-                kind: value
-                for kind in ("input_tokens", "output_tokens")
-                if isinstance(value := usage.get(kind), int) and not isinstance(value, bool)
-            }
+        if isinstance(usage, dict) and (tokens := response_tokens(usage)):
             actions.observations.append(UsageReported(tokens))
         actions.add(self.responses.done(response, now))
         if self.responses.abandoned_response(response):
             return actions
         return actions.add(self._answering(self.tools.response_done(response), now))
-
-    def _close_texts(self) -> Actions:
-        actions = Actions(to_client=[TextDone(text_id) for text_id in self._open_texts])
-        self._open_texts.clear()
-        return actions
 
     def timed_out(self, now: float) -> Actions:
         """The session's clock passed :attr:`response_deadline`: the browser gets
@@ -361,7 +351,7 @@ class Translator:
         if not actions.to_client:
             return actions
         self.audio_item = None
-        return self._close_texts().add(actions)
+        return Actions(to_client=self.texts.close_all()).add(actions)
 
     def _error(self, event: Mapping[str, Any]) -> Actions:
         error = event.get("error")
@@ -397,14 +387,3 @@ def _rate_limits(event: Mapping[str, Any]) -> RateLimitsReported:
             if isinstance(value, int | float) and not isinstance(value, bool):
                 remaining[limit["name"]] = float(value)
     return RateLimitsReported(remaining)
-
-
-def _str(event: Mapping[str, Any], field: str) -> str:
-    value = event[field]
-    if not isinstance(value, str):
-        raise TypeError(f"field {field!r} must be a string")
-    return value
-
-
-def _text_id(event: Mapping[str, Any]) -> str:
-    return f"{_str(event, 'item_id')}-{int(event.get('content_index', 0))}"

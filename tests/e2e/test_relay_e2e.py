@@ -267,7 +267,8 @@ async def test_azure_entra_id_token_from_a_managed_identity_endpoint(
         assert record.headers["authorization"] == "Bearer entra-token-1"
         assert "api-key" not in record.headers
     target, headers = identity.requests[0]
-    assert "resource=https" in target and "cognitiveservices.azure.com" in target
+    # Tokens for the scope Azure's current docs name (ENTRA_SCOPE's default).
+    assert "resource=https://ai.azure.com" in target
     assert len(identity.requests) == 1  # the cached token served the second connection
 
 
