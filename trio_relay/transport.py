@@ -75,7 +75,7 @@ class SocketTransport(Transport):
     def __init__(self, stream: trio.SocketStream) -> None:
         super().__init__(stream)
         self.socket = stream.socket
-
+        self._drained = False  # the last read emptied the socket
     def _fileno(self) -> int:
         fd = self.socket.fileno()
         if fd == -1:  # closed: never touch the number, another socket may have it by now
@@ -84,15 +84,20 @@ class SocketTransport(Transport):
 
     def receive_nowait(self) -> bytes | None:
         try:
-            return os.read(self._fileno(), RECEIVE_BYTES)
+            data = os.read(self._fileno(), RECEIVE_BYTES)
         except BlockingIOError:
+            self._drained = True
             return None
         except (OSError, trio.ClosedResourceError):  # reset, or closed by us
             return b""
+        # A short read took all the socket held: the next read waits first, rather than
+        # spend a system call to learn that nothing came in the microseconds since.
+        self._drained = len(data) < RECEIVE_BYTES
+        return data
 
     async def receive(self) -> bytes:
         await trio.lowlevel.checkpoint_if_cancelled()
-        data = self.receive_nowait()
+        data = None if self._drained else self.receive_nowait()
         if data is not None:
             await trio.lowlevel.cancel_shielded_checkpoint()
             return data
