@@ -76,6 +76,7 @@ class SocketTransport(Transport):
         super().__init__(stream)
         self.socket = stream.socket
         self._drained = False  # the last read emptied the socket
+
     def _fileno(self) -> int:
         fd = self.socket.fileno()
         if fd == -1:  # closed: never touch the number, another socket may have it by now
