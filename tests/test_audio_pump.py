@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 
-from trio_relay.session import MERGED_AUDIO_BYTES, upstream_frames
+from trio_relay.upstream_writer import MERGED_AUDIO_BYTES, upstream_frames
 
 
 def decoded(frames: list[str]) -> list[tuple[str, bytes | None]]:

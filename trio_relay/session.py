@@ -3,14 +3,16 @@
 ::
 
     session nursery
-    |-- client-reader    browser frames -> Translator -> to_upstream channel (bounded)
-    |-- audio-pump       to_upstream channel -> input_audio_buffer.append / events, upstream
+    |-- client-reader    browser frames -> Translator -> upstream writer (bounded queue;
+    |                    microphone audio straight to an idle upstream socket)
+    |-- audio-pump       the upstream writer's queue -> input_audio_buffer.append / events
     |-- upstream-reader  upstream events -> Translator -> downstream buffer (byte-bounded)
     `-- client-writer    downstream buffer -> browser
 
-Each part has its module: microphone audio is gathered into chunks where it is read
-(:mod:`trio_relay.microphone`: one wake-up and one upstream append per chunk, the wake-up from
-the server's shared :class:`~trio_relay.ticker.Ticker`); the browser's side is a byte-bounded
+Each part has its module: microphone audio is read and paced where it is read
+(:mod:`trio_relay.microphone`; with a set chunk, one wake-up per chunk from the server's shared
+:class:`~trio_relay.ticker.Ticker`); what goes upstream, and the pump, is
+:mod:`trio_relay.upstream_writer`; the browser's side is a byte-bounded
 queue and its writer (:mod:`trio_relay.downstream`); what the session reports goes through
 :mod:`trio_relay.observer`; the protocol itself is the pure
 :class:`~trio_relay.translator.Translator`.
@@ -28,7 +30,6 @@ completes the upstream close handshake). Every wait on a peer is bounded.
 
 from __future__ import annotations
 
-import base64
 import secrets
 from collections.abc import Awaitable, Callable
 
@@ -71,16 +72,10 @@ from .tools.runner import ToolRunner
 from .tools.toolbox import Toolbox
 from .translator import Actions, ToolInvocation, Translator
 from .upstream import UpstreamConnector, closed_error, open_upstream
+from .upstream_writer import UpstreamWriter
 from .websocket import ConnectionClosed, WebSocket, WriteTimeout
 
 log = get_logger("trio_relay.session")
-
-# Items the audio pump sends upstream, in order: PCM to append, or an encoded JSON event.
-UpstreamItem = bytes | str
-# Microphone audio that gathered while a write was under way goes up in appends of at most this
-# much (100 ms, the size of the real service's own audio deltas): a backlog is never one giant
-# event, and the upstream's read-ahead bounds it.
-MERGED_AUDIO_BYTES = 100 * realtime.BYTES_PER_MS
 
 
 class Session:
@@ -140,9 +135,13 @@ class Session:
         self.ending = trio.Event()  # set when the session's end is decided, before the close
         self.draining = False
         self._nursery: trio.Nursery | None = None
-        self._upstream: WebSocket | None = None  # once configured and pumped
-        self._to_upstream_send, self._to_upstream_receive = trio.open_memory_channel[UpstreamItem](
-            self.limits.audio_queue_frames
+        self.upstream_writer = UpstreamWriter(
+            queue_items=self.limits.audio_queue_frames,
+            send_timeout_s=self.limits.upstream_send_timeout_s,
+            close_timeout_s=self.limits.close_timeout_s,
+            stats=self.stats,
+            recorder=self._recorder,
+            confirmed=lambda: self.translator.connected,
         )
         self.downstream = Downstream(client, self.limits, self._sent_to_client, self._recorder)
 
@@ -234,9 +233,8 @@ class Session:
                 self.metrics.upstream_connect.observe(self.stats.upstream_connect_s)
             assert self._nursery is not None
             self._nursery.start_soon(
-                self._task, lambda: self._audio_pump(upstream), name="audio-pump"
+                self._task, lambda: self.upstream_writer.run_pump(upstream), name="audio-pump"
             )
-            self._upstream = upstream  # the client-reader may write audio through to it now
             while True:  # the upstream-reader
                 await self._apply(await self._next_upstream(upstream))
                 if self.draining and not self.translator.busy:
@@ -245,7 +243,7 @@ class Session:
     async def _configure(self, upstream: WebSocket) -> None:
         """``session.update``, then wait for ``session.updated`` before telling the browser."""
         update = realtime.encode_event(self.translator.session_update())
-        await self._send_upstream(upstream, [update])
+        await self.upstream_writer.send(upstream, [update])
         with trio.move_on_after(self.limits.upstream_session_timeout_s):
             while not self.translator.connected:
                 await self._apply(await self._next_upstream(upstream))
@@ -292,7 +290,7 @@ class Session:
         other tasks (a tool call) ``wake_writer`` sends them at once."""
         for event in actions.to_upstream:
             # Through the pump, so replies stay in order with the browser's own items.
-            await self._to_pump(realtime.encode_event(event))
+            await self.upstream_writer.queue(realtime.encode_event(event))
         for message in actions.to_client:
             self.downstream.queue(message, wake_writer=wake_writer)
         for observation in actions.observations:
@@ -323,60 +321,6 @@ class Session:
             self.translator.audio_sent(message, now)
         self.observer.sent_to_client(message, size, now)
 
-    async def _audio_pump(self, upstream: WebSocket) -> None:
-        """Sends what the client-reader and the upstream-reader queued, in order: whatever is
-        queued when it wakes goes out in one socket write, and microphone audio queued back to
-        back (it gathered while the previous write was under way) as one append."""
-        while True:
-            items = [await self._to_upstream_receive.receive()]
-            while len(items) < self.limits.audio_queue_frames:
-                try:
-                    items.append(self._to_upstream_receive.receive_nowait())
-                except trio.WouldBlock:
-                    break
-            await self._send_upstream(upstream, upstream_frames(items))
-
-    async def _audio_to_upstream(self, audio: bytes) -> None:
-        """Microphone audio the client-reader read: written straight to the upstream socket when
-        nothing waits before it in the pump's queue (no pump wake-up, never a wait: the socket
-        takes it now or the pump writes the rest, bounded by its send timeout); else queued for
-        the pump, which merges it with whatever else gathers meanwhile."""
-        upstream = self._upstream
-        if upstream is None or self._to_upstream_send.statistics().current_buffer_used:
-            await self._to_pump(audio)
-            return
-        text = _upstream_text(audio)
-        if self._recorder is not None:
-            self._recorder.upstream_out([text])
-        try:
-            written = upstream.send_many_nowait([text])
-        except ConnectionClosed:
-            await self._to_pump(b"")  # the pump's write says how it ended
-            return
-        self.stats.upstream_out_bytes += len(text)
-        self.stats.upstream_out_frames += 1
-        if not written:
-            await self._to_pump(b"")  # the rest is the pump's to write (b"": nothing more)
-
-    async def _send_upstream(self, upstream: WebSocket, texts: list[str]) -> None:
-        if self._recorder is not None:  # before: its answer may be read before this returns
-            self._recorder.upstream_out(texts)
-        try:
-            await upstream.send_many(texts, timeout_s=self.limits.upstream_send_timeout_s)
-        except trio.TooSlowError:
-            raise UpstreamFailed(
-                f"the upstream stopped reading (a send blocked for "
-                f"{self.limits.upstream_send_timeout_s:g} s)"
-            ) from None
-        except ConnectionClosed as exc:
-            if self.translator.connected:
-                # The upstream-reader will read what the upstream said before closing (an
-                # error event, the close code) and end the session with the real cause.
-                await trio.sleep(self.limits.close_timeout_s)
-            raise closed_error(exc) from None
-        self.stats.upstream_out_bytes += sum(map(len, texts))
-        self.stats.upstream_out_frames += len(texts)
-
     # --- the browser side ---------------------------------------------------------------------
 
     async def _client_reader(self) -> None:
@@ -385,7 +329,7 @@ class Session:
             frame = self.client.receive_nowait()
             if frame is None:  # all that the last socket read brought is handled
                 if audio := microphone.read_all(trio.current_time()):
-                    await self._audio_to_upstream(audio)
+                    await self.upstream_writer.audio(audio)
                 if trio.current_time() < microphone.read_again_at:
                     # A microphone is streaming: let a chunk of its frames gather in the socket
                     # buffer, then read them all with this one wake-up.
@@ -403,10 +347,10 @@ class Session:
                         frame, max_text_bytes=self.limits.max_user_text_bytes
                     )
                     if audio := microphone.take():  # the audio came first: it goes first
-                        await self._audio_to_upstream(audio)
+                        await self.upstream_writer.audio(audio)
                     actions = self.translator.user_message(message, trio.current_time())
                     for event in actions.to_upstream:
-                        await self._to_pump(realtime.encode_event(event))
+                        await self.upstream_writer.queue(realtime.encode_event(event))
                     for reply in actions.to_client:  # rate_limited: nothing went upstream
                         self.downstream.queue(reply)
                     for observation in actions.observations:
@@ -420,19 +364,12 @@ class Session:
                     # Faster than real time beyond the burst allowance: stop reading this client.
                     if (delay := microphone.delay(len(frame), trio.current_time())) > 0:
                         if microphone.chunk_ready:  # a chunk is ready: it need not wait
-                            await self._audio_to_upstream(microphone.take())
+                            await self.upstream_writer.audio(microphone.take())
                         await trio.sleep(delay)
                     self.stats.audio_in_bytes += len(frame)
                     microphone.append(frame)
             except InvalidClientMessage as exc:
                 self.downstream.queue(ErrorMessage(exc.code, exc.message))
-
-    async def _to_pump(self, item: UpstreamItem) -> None:
-        """Queue for the audio pump; waits only when the queue is full (the upstream is slow)."""
-        try:
-            self._to_upstream_send.send_nowait(item)
-        except trio.WouldBlock:
-            await self._to_upstream_send.send(item)
 
     async def _receive_client(self) -> str | bytes:
         """The next browser message. Only messages count as activity: a client that sends just
@@ -452,29 +389,3 @@ class Session:
             return await self.client.receive_ready()
         except ConnectionClosed as closed:  # a pong or close reply could not be written
             raise client_gone(closed) from None
-
-
-def _upstream_text(audio: bytes) -> str:
-    return realtime.encode_audio_append(base64.b64encode(audio).decode("ascii"))
-
-
-def upstream_frames(items: list[UpstreamItem]) -> list[str]:
-    """The pump's items as upstream frames: events as they are, audio queued back to back as
-    one append of at most :data:`MERGED_AUDIO_BYTES` (a frame larger than that goes alone);
-    b"" asks only for a write of what is pending."""
-    texts: list[str] = []
-    audio = b""
-    for item in items:
-        if isinstance(item, bytes):
-            if audio and len(audio) + len(item) > MERGED_AUDIO_BYTES:
-                texts.append(_upstream_text(audio))
-                audio = b""
-            audio += item
-            continue
-        if audio:
-            texts.append(_upstream_text(audio))
-            audio = b""
-        texts.append(item)
-    if audio:
-        texts.append(_upstream_text(audio))
-    return texts
