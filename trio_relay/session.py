@@ -324,7 +324,19 @@ class Session:
     # --- the browser side ---------------------------------------------------------------------
 
     async def _client_reader(self) -> None:
+        """Reads the browser until it goes, or sends no message for ``idle_timeout_s``. The idle
+        deadline is one cancel scope for the whole reader, moved on as messages come (at most
+        once per hundredth of the timeout), not a scope per read: a streaming microphone sends
+        50 messages a second."""
+        idle_s = self.limits.idle_timeout_s
+        with trio.CancelScope(deadline=trio.current_time() + idle_s) as idle:
+            await self._read_client(idle)
+        raise IdleTimeout(f"no message from the client for {idle_s:g} s")
+
+    async def _read_client(self, idle: trio.CancelScope) -> None:
         microphone = MicrophoneAudio(self.limits, trio.current_time())
+        idle_s = self.limits.idle_timeout_s
+        refreshed_at = trio.current_time()
         while True:
             frame = self.client.receive_nowait()
             if frame is None:  # all that the last socket read brought is handled
@@ -337,6 +349,8 @@ class Session:
                     frame = await self._receive_client_ready()
                 if frame is None:
                     frame = await self._receive_client()
+            if (now := trio.current_time()) - refreshed_at > idle_s / 100:
+                idle.deadline, refreshed_at = now + idle_s, now
             if self._recorder is not None:
                 self._recorder.client_in(frame)
             self.stats.client_in_bytes += len(frame)
@@ -374,13 +388,12 @@ class Session:
     async def _receive_client(self) -> str | bytes:
         """The next browser message. Only messages count as activity: a client that sends just
         pings, or fragments of a message it never finishes, is idle (and a client that does
-        not read the pongs is a slow client: :class:`WriteTimeout`, mapped in :meth:`_task`)."""
-        with trio.move_on_after(self.limits.idle_timeout_s):
-            try:
-                return await self.client.receive()
-            except ConnectionClosed as closed:
-                raise client_gone(closed) from None
-        raise IdleTimeout(f"no message from the client for {self.limits.idle_timeout_s:g} s")
+        not read the pongs is a slow client: :class:`WriteTimeout`, mapped in :meth:`_task`);
+        the idle deadline is :meth:`_client_reader`'s."""
+        try:
+            return await self.client.receive()
+        except ConnectionClosed as closed:
+            raise client_gone(closed) from None
 
     async def _receive_client_ready(self) -> str | bytes | None:
         """A browser message already in the socket, if any (None: read with
