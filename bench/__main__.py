@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .figures import fmt
+from .figures import added_over_direct, fmt
 from .orchestrate import log, run_phase
 from .phases import phase, servers, wait_until_quiet
 from .procs import FAKE_SHELL, Child, child_env, python_module
@@ -47,6 +47,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 text_interval_s=args.text_interval,
             )
             report["phases"].append(direct_result)
+    if relay_result is not None and args.mode == "audio":
+        relay_result.update(added_over_direct(relay_result, direct_result))
     pacing = ""
     if args.mode == "text":
         every = f", a turn every {args.text_interval:g} s"
@@ -81,6 +83,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 report["phases"].append(direct)
             for w in worker_counts:
                 relay = phase(args, running, target="relay", mode="audio", sessions=n, workers=w)
+                relay.update(added_over_direct(relay, direct))
                 report["phases"].append(relay)
                 rows.append((relay, direct))
         if not args.no_text:

@@ -21,3 +21,37 @@ def pair(a: float | None, b: float | None, digits: int = 1) -> str:
 
 def busy(r: dict[str, Any]) -> str:
     return f"{r['machine_cpu_pct']:.0f} ({r['other_cpu_pct']:.0f})"
+
+
+def signed(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:+.{digits}f}"
+
+
+def signed_pair(a: float | None, b: float | None, digits: int = 1) -> str:
+    return f"{signed(a, digits)} / {signed(b, digits)}"
+
+
+# The voice latencies a relay adds to every turn; issue 14's goal is stated in ms over direct.
+VOICE_LATENCIES = ("speech_started", "first_audio")
+
+
+def added_over_direct(relay: dict[str, Any], direct: dict[str, Any] | None) -> dict[str, Any]:
+    """``{key}_added_{p50,p99}_ms``: the relay's latency minus the direct run's, in ms.
+
+    A ratio hides what a user hears: x20 over a 3 ms floor is 57 ms on every voice turn, and the
+    same 57 ms over a 60 ms floor would read as x1.95. None where a figure is missing (no direct).
+    """
+    added: dict[str, Any] = {}
+    for key in VOICE_LATENCIES:
+        for q in ("p50", "p99"):
+            mine = relay.get(f"{key}_{q}_ms")
+            floor = direct.get(f"{key}_{q}_ms") if direct else None
+            added[f"{key}_added_{q}_ms"] = (
+                None if mine is None or floor is None else round(mine - floor, 3)
+            )
+    return added
+
+
+def added_pair(added: dict[str, Any], key: str) -> str:
+    """``+p50 / +p99`` of one voice latency from :func:`added_over_direct`'s figures."""
+    return signed_pair(added.get(f"{key}_added_p50_ms"), added.get(f"{key}_added_p99_ms"))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .figures import busy, fmt, pair, ratio
+from .figures import added_over_direct, added_pair, busy, fmt, pair, ratio
 from .orchestrate import log
 
 
@@ -87,15 +87,17 @@ def print_audio(relay: dict[str, Any] | None, direct: dict[str, Any] | None) -> 
         ("machine CPU % busy (not ours)", busy, ""),
         ("errors from the server", lambda r: json.dumps(r["errors"]) if r["errors"] else "0", ""),
     ]
-    print(f"{'':44} {'relay':>22} {'direct':>22} {'relay/direct':>16}")
-    for name, get, ratio_key in rows:
-        ratios = ""
-        if ratio_key and relay and direct:
+    added = added_over_direct(relay, direct) if relay and direct else {}
+    print(f"{'':44} {'relay':>22} {'direct':>22} {'relay/direct':>16} {'relay - direct ms':>18}")
+    for name, get, key in rows:
+        ratios = more = ""
+        if key and relay and direct:
             ratios = (
-                f"{ratio(relay[f'{ratio_key}_p50_ms'], direct[f'{ratio_key}_p50_ms'])} / "
-                f"{ratio(relay[f'{ratio_key}_p99_ms'], direct[f'{ratio_key}_p99_ms'])}"
+                f"{ratio(relay[f'{key}_p50_ms'], direct[f'{key}_p50_ms'])} / "
+                f"{ratio(relay[f'{key}_p99_ms'], direct[f'{key}_p99_ms'])}"
             )
-        print(f"{name:44} {col(relay, get):>22} {col(direct, get):>22} {ratios:>16}")
+            more = added_pair(added, key)
+        print(f"{name:44} {col(relay, get):>22} {col(direct, get):>22} {ratios:>16} {more:>18}")
 
 
 def print_text(relay: dict[str, Any] | None, direct: dict[str, Any] | None) -> None:
@@ -131,26 +133,29 @@ def print_text(relay: dict[str, Any] | None, direct: dict[str, Any] | None) -> N
 
 
 def sweep_table(rows: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> str:
+    """One row per relay phase, beside the direct phase of the same sessions: latency as ms
+    added over direct (the figure a user hears), the first audio itself for scale."""
     head = (
         "| workers | sessions | kept real time (direct) | relay CPU ms/session-s | "
-        "relay CPU % core | first audio p50 / p99 ms | direct p50 / p99 ms | "
-        "ratio p50 / p99 | RSS KB/session | fake CPU % relay / direct | gen late max ms | "
-        "other CPU % |"
+        "relay CPU % core | speech_started added p50 / p99 ms | first audio added p50 / p99 ms | "
+        "first audio p50 / p99 ms relay (direct) | RSS KB/session | fake CPU % relay / direct | "
+        "gen late max ms | other CPU % |"
     )
     lines = [head, "|" + "---|" * 12]
     for relay, direct in rows:
         d = direct or {}
+        added = added_over_direct(relay, direct)
         kept = f"{relay['kept']}/{relay['requested_sessions']}"
         if direct:
             kept += f" ({direct['kept']})"
+        audio = pair(relay["first_audio_p50_ms"], relay["first_audio_p99_ms"])
+        if direct:
+            audio += f" ({pair(d['first_audio_p50_ms'], d['first_audio_p99_ms'])})"
         lines.append(
             f"| {relay['workers']} | {relay['requested_sessions']} | {kept} | "
             f"{fmt(relay['relay_cpu_ms_per_session_s'], 2)} | {fmt(relay['relay_cpu_pct'], 0)} | "
-            f"{pair(relay['first_audio_p50_ms'], relay['first_audio_p99_ms'])} | "
-            f"{pair(d.get('first_audio_p50_ms'), d.get('first_audio_p99_ms'))} | "
-            f"{ratio(relay['first_audio_p50_ms'], d.get('first_audio_p50_ms'))} / "
-            f"{ratio(relay['first_audio_p99_ms'], d.get('first_audio_p99_ms'))} | "
-            f"{fmt(relay['rss_per_session_kb'], 0)} | "
+            f"{added_pair(added, 'speech_started')} | {added_pair(added, 'first_audio')} | "
+            f"{audio} | {fmt(relay['rss_per_session_kb'], 0)} | "
             f"{fmt(relay['upstream_cpu_pct'], 0)} / {fmt(d.get('upstream_cpu_pct'), 0)} | "
             f"{fmt(relay['max_sent_late_ms'], 0)} | {fmt(relay['other_cpu_pct'], 0)} |"
         )
