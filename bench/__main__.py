@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import disturbance
+from .disturbance import print_footnote, verdict, wait_until_quiet
 from .figures import added_over_direct, fmt
 from .orchestrate import log, run_phase
-from .phases import phase, servers, wait_until_quiet
+from .phases import phase, servers
 from .procs import FAKE_SHELL, Child, child_env, python_module
 from .profile import summarise as summarise_profile
 from .reports import machine, print_audio, print_text, sweep_table, text_table, write_json
@@ -58,11 +60,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{args.duration:g} s measured after {args.warmup:g} s warm-up"
     )
     (print_audio if args.mode == "audio" else print_text)(relay_result, direct_result)
+    print_footnote(report["phases"], args.disturbed_pct)
     if args.profile and Path(args.profile).suffix != ".svg" and Path(args.profile).exists():
         print(f"\nrelay profile (py-spy, measured window; raw stacks in {args.profile}):")
         print(summarise_profile(Path(args.profile).read_text()))
+    report.update(disturbance.summary(args, report["phases"]))
     write_json(args, report)
-    return 0
+    return verdict(args, report["phases"])
 
 
 # --- the sweep --------------------------------------------------------------------------------
@@ -122,8 +126,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if text_rows:
         print()
         print(text_table(text_rows))
+    print_footnote(report["phases"], args.disturbed_pct)
+    report.update(disturbance.summary(args, report["phases"]))
     write_json(args, report)
-    return 0
+    return verdict(args, report["phases"])
 
 
 # --- the WebSocket floor -----------------------------------------------------------------------
@@ -241,6 +247,7 @@ def common(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="run a phase disturbed by other programs again, up to this many times (0)",
     )
+    disturbance.add_arguments(parser)
     parser.add_argument("--json", help="also write every figure to this JSON file")
     parser.add_argument("--log-dir", help="keep the servers' and generators' logs here")
 

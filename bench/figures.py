@@ -19,8 +19,17 @@ def pair(a: float | None, b: float | None, digits: int = 1) -> str:
     return f"{fmt(a, digits)} / {fmt(b, digits)}"
 
 
+MARK = "*"
+
+
+def mark(*phases: dict[str, Any] | None) -> str:
+    """``*`` when any of the phases was disturbed: the tables' mark on a row not to trust."""
+    return MARK if any(p is not None and p.get("disturbed") for p in phases) else ""
+
+
 def busy(r: dict[str, Any]) -> str:
-    return f"{r['machine_cpu_pct']:.0f} ({r['other_cpu_pct']:.0f})"
+    """The machine's busy CPU and, in brackets, other programs' share (% of a core)."""
+    return f"{r['machine_cpu_pct']:.0f} ({r['other_cpu_pct']:.0f}){mark(r)}"
 
 
 def signed(value: float | None, digits: int = 1) -> str:

@@ -16,31 +16,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .disturbance import wait_until_quiet
 from .loadgen import TURN_BYTES
 from .orchestrate import log, run_phase
-from .procs import Child, TlsFiles, machine_busy_seconds, start_fake, start_relay, tls_files
+from .procs import Child, TlsFiles, start_fake, start_relay, tls_files
 
 DIRECT_PATH = "/v1/realtime?model=gpt-realtime"
-
-
-DISTURBED_PCT = 15.0  # other programs' CPU (% of a core) above which a run is disturbed
-
-
-def wait_until_quiet(limit_s: float, threshold_pct: float = DISTURBED_PCT) -> None:
-    """Wait (at most ``limit_s``) until the machine's CPU is nearly idle: other programs'
-    work would be counted against nobody, but would slow everything measured."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        before = machine_busy_seconds()
-        time.sleep(1.0)
-        busy_pct = (machine_busy_seconds() - before) * 100
-        if busy_pct < threshold_pct:
-            return
-        if time.monotonic() > deadline:
-            log(f"[bench] the machine is still busy ({busy_pct:.0f}% of a core): going on")
-            return
-        log(f"[bench] the machine is busy ({busy_pct:.0f}% of a core): waiting")
-        time.sleep(4.0)
 
 
 class Servers:
@@ -132,13 +113,17 @@ def phase(
     """One measured phase; against the relay, a fresh relay with ``workers`` workers.
 
     A phase disturbed by other programs (``--retries``) is run again, each time after waiting
-    for a quiet machine (``--wait-quiet``); the least disturbed run is kept.
+    for a quiet machine (``--wait-quiet``); the least disturbed run is kept, and says
+    (``disturbed``) whether even that one was above ``--disturbed-pct``.
     """
     what = f"{target} {mode} x{sessions}" + (f" workers={workers}" if workers else "")
+    if mode == "text":
+        what += f", a turn every {text_interval_s:g} s" if text_interval_s else ", closed loop"
+    threshold = args.disturbed_pct
     best: dict[str, Any] | None = None
     for attempt in range(1 + args.retries):
         if args.wait_quiet:
-            wait_until_quiet(args.wait_quiet)
+            wait_until_quiet(args.wait_quiet, threshold)
         log(f"[bench] {what}: {args.warmup:g} s warm-up + {args.duration:g} s measured ...")
         with ExitStack() as stack:
             if target == "relay":
@@ -167,8 +152,10 @@ def phase(
                 profile_path=profile_path,
                 grace_s=args.grace,
             )
+        result["phase"] = what
         result["workers"] = workers
         result["attempt"] = attempt + 1
+        result["disturbed"] = result["other_cpu_pct"] > threshold
         if result["failure_count"]:
             log(
                 f"[bench]   {result['failure_count']} session failures, "
@@ -176,7 +163,7 @@ def phase(
             )
         if best is None or result["other_cpu_pct"] < best["other_cpu_pct"]:
             best = result
-        if result["other_cpu_pct"] <= DISTURBED_PCT:
+        if not result["disturbed"]:
             break
         log(
             f"[bench]   warning: other processes used {result['other_cpu_pct']:.0f}% of a core "

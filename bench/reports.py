@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .figures import added_over_direct, added_pair, busy, fmt, pair, ratio
+from .figures import added_over_direct, added_pair, busy, fmt, mark, pair, ratio
 from .orchestrate import log
 
 
@@ -88,7 +88,10 @@ def print_audio(relay: dict[str, Any] | None, direct: dict[str, Any] | None) -> 
         ("errors from the server", lambda r: json.dumps(r["errors"]) if r["errors"] else "0", ""),
     ]
     added = added_over_direct(relay, direct) if relay and direct else {}
-    print(f"{'':44} {'relay':>22} {'direct':>22} {'relay/direct':>16} {'relay - direct ms':>18}")
+    print(
+        f"{'':44} {'relay' + mark(relay):>22} {'direct' + mark(direct):>22} "
+        f"{'relay/direct':>16} {'relay - direct ms':>18}"
+    )
     for name, get, key in rows:
         ratios = more = ""
         if key and relay and direct:
@@ -121,7 +124,10 @@ def print_text(relay: dict[str, Any] | None, direct: dict[str, Any] | None) -> N
         ("machine CPU % busy (not ours)", busy, ""),
         ("errors from the server", lambda r: json.dumps(r["errors"]) if r["errors"] else "0", ""),
     ]
-    print(f"{'':34} {'relay':>26} {'direct':>26} {'relay/direct p50 / p99':>24}")
+    print(
+        f"{'':34} {'relay' + mark(relay):>26} {'direct' + mark(direct):>26} "
+        f"{'relay/direct p50 / p99':>24}"
+    )
     for name, get, key in rows:
         ratios = ""
         if key and relay and direct:
@@ -132,6 +138,14 @@ def print_text(relay: dict[str, Any] | None, direct: dict[str, Any] | None) -> N
         print(f"{name:34} {col(relay, get):>26} {col(direct, get):>26} {ratios:>24}")
 
 
+def other_cpu(relay: dict[str, Any], direct: dict[str, Any] | None) -> str:
+    """Other programs' CPU during the relay phase (and the direct one), each marked if disturbed."""
+    text = f"{relay['other_cpu_pct']:.0f}{mark(relay)}"
+    if direct:
+        text += f" ({direct['other_cpu_pct']:.0f}{mark(direct)})"
+    return text
+
+
 def sweep_table(rows: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> str:
     """One row per relay phase, beside the direct phase of the same sessions: latency as ms
     added over direct (the figure a user hears), the first audio itself for scale."""
@@ -139,7 +153,7 @@ def sweep_table(rows: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> str
         "| workers | sessions | kept real time (direct) | relay CPU ms/session-s | "
         "relay CPU % core | speech_started added p50 / p99 ms | first audio added p50 / p99 ms | "
         "first audio p50 / p99 ms relay (direct) | RSS KB/session | fake CPU % relay / direct | "
-        "gen late max ms | other CPU % |"
+        "gen late max ms | other CPU % relay (direct) |"
     )
     lines = [head, "|" + "---|" * 12]
     for relay, direct in rows:
@@ -152,12 +166,12 @@ def sweep_table(rows: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> str
         if direct:
             audio += f" ({pair(d['first_audio_p50_ms'], d['first_audio_p99_ms'])})"
         lines.append(
-            f"| {relay['workers']} | {relay['requested_sessions']} | {kept} | "
+            f"| {relay['workers']}{mark(relay, direct)} | {relay['requested_sessions']} | {kept} | "
             f"{fmt(relay['relay_cpu_ms_per_session_s'], 2)} | {fmt(relay['relay_cpu_pct'], 0)} | "
             f"{added_pair(added, 'speech_started')} | {added_pair(added, 'first_audio')} | "
             f"{audio} | {fmt(relay['rss_per_session_kb'], 0)} | "
             f"{fmt(relay['upstream_cpu_pct'], 0)} / {fmt(d.get('upstream_cpu_pct'), 0)} | "
-            f"{fmt(relay['max_sent_late_ms'], 0)} | {fmt(relay['other_cpu_pct'], 0)} |"
+            f"{fmt(relay['max_sent_late_ms'], 0)} | {other_cpu(relay, direct)} |"
         )
     return "\n".join(lines)
 
@@ -172,7 +186,8 @@ def text_table(rows: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) ->
     for name, relay, direct in rows:
         d = direct or {}
         lines.append(
-            f"| {name} | {pair(relay['first_text_p50_ms'], relay['first_text_p99_ms'], 2)} | "
+            f"| {name}{mark(relay, direct)} | "
+            f"{pair(relay['first_text_p50_ms'], relay['first_text_p99_ms'], 2)} | "
             f"{fmt(relay['text_done_p50_ms'], 2)} / {fmt(relay['text_done_p90_ms'], 2)} / "
             f"{fmt(relay['text_done_p99_ms'], 2)} | "
             f"{fmt(d.get('text_done_p50_ms'), 2)} / {fmt(d.get('text_done_p90_ms'), 2)} / "

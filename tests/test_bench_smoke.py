@@ -42,6 +42,10 @@ def bench_command(mode: str, out: Path) -> list[str]:
         str(out),
         "--fake-shell",
         FAKE_SHELL[mode],
+        # The runs share the machine on purpose (and with whatever else runs): each one counts
+        # the others as "other programs", which would fail it. What is checked here is that the
+        # figures are there, not that they are undisturbed.
+        "--allow-disturbed",
     ]
 
 
