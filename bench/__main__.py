@@ -14,9 +14,10 @@ from typing import Any
 from . import disturbance
 from .disturbance import print_footnote, verdict, wait_until_quiet
 from .figures import added_over_direct, fmt
+from .launch import FAKE_SHELL
 from .orchestrate import log, run_phase
 from .phases import phase, servers
-from .procs import FAKE_SHELL, Child, child_env, python_module
+from .procs import Child, child_env, python_module
 from .profile import summarise as summarise_profile
 from .reports import machine, print_audio, print_text, sweep_table, text_table, write_json
 

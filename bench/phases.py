@@ -10,18 +10,40 @@ import argparse
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import attrs
+
 from .disturbance import wait_until_quiet
+from .launch import TlsFiles, start_fake, start_relay, tls_files
 from .loadgen import TURN_BYTES
 from .orchestrate import log, run_phase
-from .procs import Child, TlsFiles, start_fake, start_relay, tls_files
+from .procs import Child
 
 DIRECT_PATH = "/v1/realtime?model=gpt-realtime"
+
+
+@attrs.frozen
+class RelaySetup:
+    """Which relay a phase starts: settings over the benchmark's own, and whose code.
+
+    ``root`` None is this checkout; ``name`` (``A``, ``B``) names the phase and its logs.
+    """
+
+    name: str = ""
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    root: Path | None = None
+
+    def describe(self) -> str:
+        settings = " ".join(f"{k}={v}" for k, v in self.env.items()) or "the default settings"
+        return f"{settings}; code from {self.root or 'this checkout'}"
+
+
+DEFAULT_RELAY = RelaySetup()
 
 
 class Servers:
@@ -57,14 +79,24 @@ class Servers:
         return self.upstream_url.rstrip("/") + DIRECT_PATH
 
     @contextmanager
-    def relay_running(self, workers: int) -> Iterator[tuple[str, int | None]]:
+    def relay_running(
+        self, workers: int, setup: RelaySetup = DEFAULT_RELAY
+    ) -> Iterator[tuple[str, int | None]]:
         """The relay's URL and pid (None when only a URL was given) for the block."""
         if self.args.relay_url:
             yield self.args.relay_url, self.args.relay_pid
             return
         if not self.upstream_port:
             raise SystemExit("--upstream-url needs a port (ws://HOST:PORT)")
-        relay, url = start_relay(self.log_dir, self.upstream_port, workers, tls=self.tls)
+        relay, url = start_relay(
+            self.log_dir,
+            self.upstream_port,
+            workers,
+            tls=self.tls,
+            extra_env=setup.env,
+            root=setup.root,
+            name=setup.name,
+        )
         self.relay = relay
         try:
             time.sleep(0.5)  # let start-up settle before the idle RSS baseline
@@ -109,6 +141,8 @@ def phase(
     workers: int | None = None,
     text_interval_s: float = 0.0,
     profile_path: Path | None = None,
+    relay: RelaySetup = DEFAULT_RELAY,
+    name: str = "",
 ) -> dict[str, Any]:
     """One measured phase; against the relay, a fresh relay with ``workers`` workers.
 
@@ -116,7 +150,8 @@ def phase(
     for a quiet machine (``--wait-quiet``); the least disturbed run is kept, and says
     (``disturbed``) whether even that one was above ``--disturbed-pct``.
     """
-    what = f"{target} {mode} x{sessions}" + (f" workers={workers}" if workers else "")
+    named = f"{target} {name}" if name else target
+    what = f"{named} {mode} x{sessions}" + (f" workers={workers}" if workers else "")
     if mode == "text":
         what += f", a turn every {text_interval_s:g} s" if text_interval_s else ", closed loop"
     threshold = args.disturbed_pct
@@ -127,7 +162,7 @@ def phase(
         log(f"[bench] {what}: {args.warmup:g} s warm-up + {args.duration:g} s measured ...")
         with ExitStack() as stack:
             if target == "relay":
-                url, relay_pid = stack.enter_context(running.relay_running(workers or 1))
+                url, relay_pid = stack.enter_context(running.relay_running(workers or 1, relay))
             else:
                 url, relay_pid = running.direct_url, None
             result = run_phase(
@@ -148,7 +183,7 @@ def phase(
                     if target == "direct" and args.direct_append_ms
                     else args.frame_ms
                 ),
-                label=f"{target}-{mode}-{sessions}",
+                label=f"{named.replace(' ', '-')}-{mode}-{sessions}",
                 profile_path=profile_path,
                 grace_s=args.grace,
             )
