@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import compare as compare_command
 from . import disturbance
 from .disturbance import print_footnote, verdict, wait_until_quiet
 from .figures import added_over_direct, fmt
@@ -259,7 +260,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Benchmark trio-relay against the bundled fake upstream, beside a direct "
         "(no-relay) client of the same fake.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,floor}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{run,sweep,compare,floor}"
+    )
     run = commands.add_parser("run", help="one load level: relay, then direct, side by side")
     run.add_argument("--mode", choices=("audio", "text"), default="audio")
     run.add_argument("--sessions", type=int, default=100)
@@ -276,6 +279,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sweep.add_argument("--workers", default="1,2", help="relay worker counts (1,2)")
     sweep.add_argument("--no-text", action="store_true", help="skip the 1-session text runs")
     common(sweep)
+    compare = commands.add_parser(
+        "compare", help="two relays (settings, commits) alternately in one run; paired figures"
+    )
+    compare_command.add_arguments(compare)
+    common(compare)
     floor = commands.add_parser(
         "floor", help="what receiving the frames alone costs per WebSocket stack (no relay)"
     )
@@ -303,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_floor(args)
     if args.command == "run":
         return cmd_run(args)
+    if args.command == "compare":
+        return compare_command.cmd_compare(args)
     return cmd_sweep(args)
 
 

@@ -44,14 +44,18 @@ def signed_pair(a: float | None, b: float | None, digits: int = 1) -> str:
 VOICE_LATENCIES = ("speech_started", "first_audio")
 
 
-def added_over_direct(relay: dict[str, Any], direct: dict[str, Any] | None) -> dict[str, Any]:
+def added_over_direct(
+    relay: dict[str, Any],
+    direct: dict[str, Any] | None,
+    latencies: tuple[str, ...] = VOICE_LATENCIES,
+) -> dict[str, Any]:
     """``{key}_added_{p50,p99}_ms``: the relay's latency minus the direct run's, in ms.
 
     A ratio hides what a user hears: x20 over a 3 ms floor is 57 ms on every voice turn, and the
     same 57 ms over a 60 ms floor would read as x1.95. None where a figure is missing (no direct).
     """
     added: dict[str, Any] = {}
-    for key in VOICE_LATENCIES:
+    for key in latencies:
         for q in ("p50", "p99"):
             mine = relay.get(f"{key}_{q}_ms")
             floor = direct.get(f"{key}_{q}_ms") if direct else None

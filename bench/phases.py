@@ -80,9 +80,10 @@ class Servers:
 
     @contextmanager
     def relay_running(
-        self, workers: int, setup: RelaySetup = DEFAULT_RELAY
+        self, workers: int, setup: RelaySetup = DEFAULT_RELAY, tag: str = ""
     ) -> Iterator[tuple[str, int | None]]:
-        """The relay's URL and pid (None when only a URL was given) for the block."""
+        """The relay's URL and pid (None when only a URL was given) for the block; ``tag``
+        names its log (``A-round-2``)."""
         if self.args.relay_url:
             yield self.args.relay_url, self.args.relay_pid
             return
@@ -95,7 +96,7 @@ class Servers:
             tls=self.tls,
             extra_env=setup.env,
             root=setup.root,
-            name=setup.name,
+            name=tag or setup.name,
         )
         self.relay = relay
         try:
@@ -162,7 +163,9 @@ def phase(
         log(f"[bench] {what}: {args.warmup:g} s warm-up + {args.duration:g} s measured ...")
         with ExitStack() as stack:
             if target == "relay":
-                url, relay_pid = stack.enter_context(running.relay_running(workers or 1, relay))
+                url, relay_pid = stack.enter_context(
+                    running.relay_running(workers or 1, relay, name.replace(" ", "-"))
+                )
             else:
                 url, relay_pid = running.direct_url, None
             result = run_phase(
