@@ -64,14 +64,14 @@ def verdict(args: argparse.Namespace, phases: Iterable[dict[str, Any]]) -> int:
     disturbed = [p for p in phases if p.get("disturbed")]
     if not disturbed:
         return 0
-    names = ", ".join(f"{p['phase']} (other CPU {p['other_cpu_pct']:.0f}%)" for p in disturbed)
+    names = "; ".join(f"{p['phase']} (other CPU {p['other_cpu_pct']:.0f}%)" for p in disturbed)
     what = (
         f"{len(disturbed)} phase{'s' if len(disturbed) > 1 else ''} disturbed by other programs "
         f"(more than {args.disturbed_pct:g}% of a core besides the relay, the fake and the "
         f"generators): {names}"
     )
     if args.allow_disturbed:
-        log(f"[bench] note: {what}; accepted with --allow-disturbed, marked {MARK} in the tables")
+        log(f"[bench] note: {what}. Accepted with --allow-disturbed, marked {MARK} in the tables")
         return 0
     log(
         f"[bench] FAILED: {what}. Their figures are not to be trusted: run again on a quiet "

@@ -100,7 +100,7 @@ def pair_rounds(
 def phases_table(mode: str, rows: Sequence[tuple[int | None, str, dict[str, Any]]]) -> str:
     """One row per phase, in the order run: ``(round or None, "A" / "B" / "direct", figures)``."""
     first, second = LATENCIES[mode]
-    names = {"speech_started": "speech_started", "first_audio": "first audio"}
+    names = {"first_audio": "first audio", "first_text": "first text"}
     head = (
         f"| round | phase | {'kept real time' if mode == 'audio' else 'turns/s'} | "
         f"relay CPU ms/session-s | {names.get(first, first)} p50 / p99 ms | added over direct | "

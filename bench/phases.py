@@ -154,7 +154,7 @@ def phase(
     named = f"{target} {name}" if name else target
     what = f"{named} {mode} x{sessions}" + (f" workers={workers}" if workers else "")
     if mode == "text":
-        what += f", a turn every {text_interval_s:g} s" if text_interval_s else ", closed loop"
+        what += f" paced {text_interval_s:g} s" if text_interval_s else " closed loop"
     threshold = args.disturbed_pct
     best: dict[str, Any] | None = None
     for attempt in range(1 + args.retries):

@@ -156,7 +156,7 @@ def test_accepted_disturbance_exits_zero_with_the_disturbed_columns_marked(
     assert run.returncode == 0, run.why()
     assert "relay*" in run.stdout and "direct*" in run.stdout, run.stdout
     assert "* disturbed" in run.stdout, run.stdout
-    assert "accepted with --allow-disturbed" in run.stderr, run.stderr
+    assert "Accepted with --allow-disturbed" in run.stderr, run.stderr
     assert run.report["disturbed_phases"] == ["relay audio x2 workers=1", "direct audio x2"]
     assert all(phase["disturbed"] for phase in run.report["phases"])
 
