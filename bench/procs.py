@@ -1,4 +1,4 @@
-"""Processes the benchmark starts and measures: the fake upstream, the relay, generator shards.
+"""Child processes the benchmark starts (servers, generator shards) and their ``/proc`` figures.
 
 CPU is ``utime + stime`` from ``/proc/PID/stat`` (summed over a process and its descendants, so
 ``--workers N`` counts the supervisor and every worker); memory is ``VmRSS`` from
@@ -16,8 +16,6 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-
-import attrs
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +58,7 @@ class Child:
         log_dir: Path,
         env: Mapping[str, str] | None = None,
         stdin: bool = False,
+        cwd: Path | None = None,
     ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
@@ -70,7 +69,7 @@ class Child:
             stdout=subprocess.PIPE,
             stderr=self._log,
             env=dict(env) if env is not None else None,
-            cwd=log_dir,
+            cwd=cwd or log_dir,
             bufsize=0,
         )
         self.lines = LineReader(self.proc)
@@ -134,9 +133,11 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def child_env(extra: Mapping[str, str] | None = None, root: Path = ROOT) -> dict[str, str]:
+    """This environment, with ``root``'s packages first on the path (before the venv's
+    editable install, which points at the main checkout), then ``extra``."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra or {})
     return env
 
@@ -213,103 +214,3 @@ def listeners(port: int) -> int:
             if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
                 count += 1
     return count
-
-
-# --- the servers ------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class TlsFiles:
-    """A test CA and a certificate for 127.0.0.1 signed by it (``--tls``)."""
-
-    ca: Path
-    cert: Path
-    key: Path
-
-
-def tls_files(log_dir: Path) -> TlsFiles:
-    import trustme  # a dev dependency, like the rest of the benchmark's
-
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1")
-    files = TlsFiles(log_dir / "ca.pem", log_dir / "cert.pem", log_dir / "key.pem")
-    ca.cert_pem.write_to_path(str(files.ca))
-    server.private_key_pem.write_to_path(str(files.key))
-    for blob in server.cert_chain_pems:
-        blob.write_to_path(str(files.cert), append=True)
-    return files
-
-
-# The fake's server for benchmark runs: websockets' asyncio server on uvloop. On the Trio one
-# the fake burns a core on the direct runs and becomes their ceiling (docs/benchmarks.md).
-FAKE_SHELL = "asyncio"
-
-
-def start_fake(
-    log_dir: Path,
-    turn_trigger_bytes: int,
-    reply_audio_ms: int,
-    *,
-    tls: TlsFiles | None = None,
-    shell: str = FAKE_SHELL,
-) -> tuple[Child, int]:
-    """``fake-upstream --shell SHELL`` in benchmark mode on a free port, and that port."""
-    tls_args = [] if tls is None else ["--certfile", str(tls.cert), "--keyfile", str(tls.key)]
-    fake = Child(
-        "fake-upstream",
-        python_module(
-            "fake_upstream",
-            "--port",
-            "0",
-            "--turn-trigger-bytes",
-            str(turn_trigger_bytes),
-            "--reply-audio-ms",
-            str(reply_audio_ms),
-            "--shell",
-            shell,
-            *tls_args,
-        ),
-        log_dir,
-        env=child_env(),
-    )
-    match = fake.wait_for_line(r"listening on wss?://[^:]+:(\d+)", 30)
-    return fake, int(match.group(1))
-
-
-def start_relay(
-    log_dir: Path, upstream_port: int, workers: int, *, tls: TlsFiles | None = None
-) -> tuple[Child, str]:
-    scheme = "http" if tls is None else "https"
-    env = child_env(
-        {
-            **({} if tls is None else {"UPSTREAM_CA_FILE": str(tls.ca)}),
-            "BACKEND": "openai",
-            "OPENAI_BASE_URL": f"{scheme}://127.0.0.1:{upstream_port}/v1",
-            "OPENAI_API_KEY": "bench",
-            "HOST": "127.0.0.1",
-            "MAX_SESSIONS": "5000",
-            "MAX_SESSIONS_PER_IP": "5000",
-            # Every generator connects from loopback, many turns a minute: no per-client limits.
-            "MAX_CONNECTIONS": "5000",
-            "MAX_CONNECTIONS_PER_IP": "5000",
-            "MAX_USER_MESSAGES_PER_MIN": "1000000",
-            "MAX_USER_TEXT_BYTES_PER_MIN": "100000000",
-            "MAX_RESPONSES_PER_MIN": "1000000",
-            "LOG_LEVEL": "WARNING",
-            "DRAIN_GRACE_S": "1",
-        }
-    )
-    relay = Child(
-        f"trio-relay-w{workers}",
-        python_module("trio_relay", "--port", "0", "--workers", str(workers)),
-        log_dir,
-        env=env,
-    )
-    match = relay.wait_for_line(r"(ws://[^:]+:(\d+)/realtime)", 60)
-    port = int(match.group(2))
-    deadline = time.monotonic() + 60
-    while listeners(port) < workers:  # every worker listening, so connections spread over all
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {listeners(port)} of {workers} relay workers listen")
-        time.sleep(0.1)
-    return relay, match.group(1)
