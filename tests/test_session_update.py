@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pydantic
 import pytest
 from openai.types.beta.realtime import SessionUpdateEvent as BetaSessionUpdate
 from openai.types.realtime import SessionUpdateEvent
+from typed_models import undeclared_fields
 
 from trio_relay.config import Dialect, RetentionRatio, SessionSettings
 from trio_relay.realtime import session_update
@@ -21,18 +21,8 @@ def validated(settings: SessionSettings, dialect: Dialect) -> dict[str, Any]:
     """The update for ``settings``, after checking it against the dialect's typed model."""
     update = session_update(settings, dialect, session_id=SESSION_ID)
     model = SessionUpdateEvent if dialect is Dialect.GA else BetaSessionUpdate
-    assert unknown_fields(model.model_validate(update)) == []
+    assert undeclared_fields(model.model_validate(update)) == []
     return update["session"]
-
-
-def unknown_fields(model: pydantic.BaseModel, path: str = "") -> list[str]:
-    found = [f"{path}{key}" for key in model.model_extra or {}]
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        for member in value if isinstance(value, list) else [value]:
-            if isinstance(member, pydantic.BaseModel):
-                found += unknown_fields(member, f"{path}{name}.")
-    return found
 
 
 def ga_input(session: dict[str, Any]) -> dict[str, Any]:

@@ -95,11 +95,8 @@ class Relay:
     ) -> None:
         self.config = config
         self.toolbox = toolbox or Toolbox()
-        tools = config.tools
         # One pool of tool threads for the whole process, whatever the number of sessions.
-        self.tool_runner = ToolRunner(
-            tools.timeout_s, tools.max_output_bytes, trio.CapacityLimiter(tools.threads)
-        )
+        self.tool_runner = ToolRunner.for_settings(config.tools)
         self.connector = connector  # how sessions reach the upstream; None: the network
         self.limits = config.limits
         self.target = target

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import structlog
 import trio
@@ -118,11 +119,7 @@ class Session:
             max_calls_per_response=tool_settings.max_calls_per_response,
             detail=tool_settings.events_detail,
         )
-        self.tool_runner = tool_runner or ToolRunner(
-            tool_settings.timeout_s,
-            tool_settings.max_output_bytes,
-            trio.CapacityLimiter(tool_settings.threads),
-        )
+        self.tool_runner = tool_runner or ToolRunner.for_settings(tool_settings)
         self.translator = Translator(
             config.session,
             target.dialect,
@@ -192,7 +189,9 @@ class Session:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
-    async def _task(self, body: Callable[[], Awaitable[None]]) -> None:
+    async def _task(self, body: Callable[[], Awaitable[None]], *, ends: bool = True) -> None:
+        """Run one of the session's tasks: how it fails ends the session; so does its return,
+        unless it is a task that just ends (``ends=False``: a tool call)."""
         try:
             await body()
         except SessionEnd as end:
@@ -203,7 +202,8 @@ class Session:
             log.exception("internal error")
             self._finish(InternalError("the relay hit an internal error; see its log"))
         else:
-            self._finish(ClientGone())
+            if ends:
+                self._finish(ClientGone())
 
     def _stopped_reading(self, timeout: WriteTimeout) -> SessionEnd:
         """A peer that took no data for its write timeout: whose fault it was."""
@@ -297,7 +297,10 @@ class Session:
             self.observer.observe(observation, trio.current_time())
         assert self._nursery is not None
         for call in actions.start_tools:
-            self._nursery.start_soon(self._run_tool, call, name=f"tool:{call.tool.name}")
+            self._nursery.start_soon(
+                partial(self._task, partial(self._run_tool, call), ends=False),
+                name=f"tool:{call.tool.name}",
+            )
         if actions.end is not None:
             raise actions.end
 
@@ -306,14 +309,9 @@ class Session:
         answered through the translator. A tool's failure is the model's to hear, not the
         session's (the runner catches it); only the answer going upstream can end the session."""
         result = await self.tool_runner.run(call)
-        actions = self.translator.tool_finished(result, trio.current_time())
-        try:
-            await self._apply(actions, wake_writer=True)
-        except SessionEnd as end:
-            self._finish(end)
-        except Exception:
-            log.exception("internal error")
-            self._finish(InternalError("the relay hit an internal error; see its log"))
+        await self._apply(
+            self.translator.tool_finished(result, trio.current_time()), wake_writer=True
+        )
 
     def _sent_to_client(self, message: BrowserMessage, size: int) -> None:
         now = trio.current_time()

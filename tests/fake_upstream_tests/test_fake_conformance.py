@@ -27,6 +27,7 @@ from fake_support import (
     user_text,
     with_tools,
 )
+from typed_models import undeclared_fields as all_undeclared
 
 from fake_upstream.engine import Engine, Output
 from fake_upstream.faults import Fault
@@ -50,14 +51,8 @@ def server_event_adapter(dialect: DialectName) -> pydantic.TypeAdapter[Any]:
 UNMODELLED = {"session.id", "session.object", "session.expires_at"}
 
 
-def undeclared_fields(model: pydantic.BaseModel, path: str = "") -> list[str]:
-    found = [f"{path}{key}" for key in model.model_extra or {}]
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        for member in value if isinstance(value, list) else [value]:
-            if isinstance(member, pydantic.BaseModel):
-                found += undeclared_fields(member, f"{path}{name}.")
-    return [field for field in found if field not in UNMODELLED]
+def undeclared_fields(model: pydantic.BaseModel) -> list[str]:
+    return [field for field in all_undeclared(model) if field not in UNMODELLED]
 
 
 def text_turns(dialect: DialectName) -> list[Output]:

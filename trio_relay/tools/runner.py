@@ -15,6 +15,7 @@ import attrs
 import trio
 
 from ..actions import ToolInvocation, ToolResult
+from ..config import ToolSettings
 from ..log import get_logger
 from ..tool_calls import error_output
 from .definition import ToolError, encode_output
@@ -27,6 +28,14 @@ class ToolRunner:
     timeout_s: float
     max_output_bytes: int
     threads: trio.CapacityLimiter = attrs.field(eq=False)
+
+    @classmethod
+    def for_settings(cls, settings: ToolSettings) -> ToolRunner:
+        """A runner with its own pool of ``TOOL_THREADS`` threads (one per process: the server
+        makes one and hands it to every session)."""
+        return cls(
+            settings.timeout_s, settings.max_output_bytes, trio.CapacityLimiter(settings.threads)
+        )
 
     async def run(self, call: ToolInvocation) -> ToolResult:
         name = call.tool.name
