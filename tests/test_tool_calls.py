@@ -320,6 +320,20 @@ def test_a_typed_turn_while_a_tool_runs_is_answered_and_the_call_still_is() -> N
     assert creates(translator.upstream_event(response_done(response_id="resp_2"), NOW)) == 1
 
 
+def test_a_call_of_a_response_that_stalled_is_still_answered() -> None:
+    translator = connected()
+    translator.upstream_event({"type": "response.created", "response": {"id": "resp_1"}}, NOW)
+    started = translator.upstream_event(item_done(call_item("call_1", "add", '{"a": 1}')), NOW)
+    assert started.start_tools
+    deadline = translator.response_deadline
+    assert deadline is not None
+    timed_out = translator.timed_out(deadline)
+    assert [m.code for m in timed_out.to_client if hasattr(m, "code")] == ["response_timeout"]
+    answer = translator.tool_finished(done("call_1", "1"), deadline + 1)
+    assert outputs(answer) == [("call_1", 1)] and creates(answer) == 1
+    assert not translator.tools.busy  # nothing left waiting for a done that will not come
+
+
 def test_detail_shows_the_browser_arguments_and_outputs() -> None:
     translator = connected(detail=True)
     actions = calling(translator, call_item("call_1", "get_time", '{"timezone":"UTC"}'))

@@ -346,12 +346,18 @@ class Translator:
     def timed_out(self, now: float) -> Actions:
         """The session's clock passed :attr:`response_deadline`: the browser gets
         ``response_timeout`` (its open text streams closed first) and the next turn starts
-        clean; nothing happens if the deadline has moved on meanwhile."""
+        clean; nothing happens if the deadline has moved on meanwhile. Tool calls the stalled
+        response asked for are answered when their results are in (its ``response.done``, which
+        would have let them go, is dropped if it ever comes)."""
+        stalled = self.responses.response_id
         actions = self.responses.timed_out(now)
         if not actions.to_client:
             return actions
         self.audio_item = None
-        return Actions(to_client=self.texts.close_all()).add(actions)
+        actions = Actions(to_client=self.texts.close_all()).add(actions)
+        if stalled is not None:
+            actions.add(self._answering(self.tools.response_done({"id": stalled}), now))
+        return actions
 
     def _error(self, event: Mapping[str, Any]) -> Actions:
         error = event.get("error")
