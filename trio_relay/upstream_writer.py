@@ -56,19 +56,27 @@ class UpstreamWriter:
         self._upstream: WebSocket | None = None  # once the pump runs: audio may go straight
         self._queue_items = queue_items
         self._send, self._receive = trio.open_memory_channel[UpstreamItem](queue_items)
+        # Items queued and not yet taken by the pump (the channel's own statistics() builds an
+        # object per call; audio() asks for every microphone frame).
+        self._queued = 0
 
     async def queue(self, item: UpstreamItem) -> None:
         """For the pump, in order; waits only when the queue is full (the upstream is slow)."""
+        self._queued += 1  # before: a waiting send's item may be taken before it returns
         try:
-            self._send.send_nowait(item)
-        except trio.WouldBlock:
-            await self._send.send(item)
+            try:
+                self._send.send_nowait(item)
+            except trio.WouldBlock:
+                await self._send.send(item)
+        except BaseException:  # cancelled (or the pump is gone): the item is not queued
+            self._queued -= 1
+            raise
 
     async def audio(self, pcm: bytes) -> None:
         """Microphone audio, written straight to the upstream socket when nothing is queued
         before it; else queued, and merged by the pump with whatever gathers meanwhile."""
         upstream = self._upstream
-        if upstream is None or self._send.statistics().current_buffer_used:
+        if upstream is None or self._queued:
             await self.queue(pcm)
             return
         text = append_event(pcm)
@@ -94,6 +102,7 @@ class UpstreamWriter:
                     items.append(self._receive.receive_nowait())
                 except trio.WouldBlock:
                     break
+            self._queued -= len(items)
             await self.send(upstream, upstream_frames(items))
 
     async def send(self, upstream: WebSocket, texts: list[str]) -> None:
