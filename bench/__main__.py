@@ -20,7 +20,16 @@ from .orchestrate import log, run_phase
 from .phases import phase, servers
 from .procs import Child, child_env, python_module
 from .profile import summarise as summarise_profile
-from .reports import machine, print_audio, print_text, sweep_table, text_table, write_json
+from .reports import (
+    FORWARDED_LATENCIES,
+    forwarder_table,
+    machine,
+    print_audio,
+    print_text,
+    sweep_table,
+    text_table,
+    write_json,
+)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -186,6 +195,45 @@ def cmd_floor(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- the forwarding floor ----------------------------------------------------------------------
+
+
+def cmd_forwarder(args: argparse.Namespace) -> int:
+    """The direct clients straight to the fake, then through bench/forwarder.py, alternately."""
+    if args.tls:
+        raise SystemExit("the forwarder passes plain ws:// only: drop --tls")
+    report: dict[str, Any] = {"machine": machine(), "argv": sys.argv[1:], "phases": []}
+    rounds: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    common = dict(mode=args.mode, sessions=args.sessions, text_interval_s=args.text_interval)
+    with servers(args) as running:
+        for n in range(1, args.rounds + 1):
+            direct = phase(args, running, target="direct", name=f"round {n}", **common)
+            with running.forwarder_running(f"round-{n}") as through:
+                forwarded = phase(
+                    args,
+                    running,
+                    target="direct",
+                    name=f"forwarded round {n}",
+                    through=through,
+                    **common,
+                )
+            forwarded.update(added_over_direct(forwarded, direct, FORWARDED_LATENCIES))
+            report["phases"] += [direct, forwarded]
+            rounds.append((direct, forwarded))
+    pacing = ""
+    if args.mode == "text":
+        pacing = f", a turn every {args.text_interval:g} s" if args.text_interval else ", closed"
+    print(
+        f"\n{args.mode}: {args.sessions} sessions{pacing}, direct and through a do-nothing "
+        f"forwarder (bench/forwarder.py), {args.duration:g} s measured per phase"
+    )
+    print(forwarder_table(args.mode, rounds))
+    print_footnote(report["phases"], args.disturbed_pct)
+    report.update(disturbance.summary(args, report["phases"]))
+    write_json(args, report)
+    return verdict(args, report["phases"])
+
+
 # --- argv -------------------------------------------------------------------------------------
 
 
@@ -261,7 +309,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(no-relay) client of the same fake.",
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{run,sweep,compare,floor}"
+        dest="command", required=True, metavar="{run,sweep,compare,forwarder,floor}"
     )
     run = commands.add_parser("run", help="one load level: relay, then direct, side by side")
     run.add_argument("--mode", choices=("audio", "text"), default="audio")
@@ -284,6 +332,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     compare_command.add_arguments(compare)
     common(compare)
+    forwarder = commands.add_parser(
+        "forwarder",
+        help="the direct clients through a do-nothing forwarder: the floor of one more hop",
+    )
+    common(forwarder)
+    forwarder.add_argument("--mode", choices=("audio", "text"), default="audio")
+    forwarder.add_argument("--sessions", type=int, default=100)
+    forwarder.add_argument("--rounds", type=int, default=2, help="rounds of direct, forwarded")
     floor = commands.add_parser(
         "floor", help="what receiving the frames alone costs per WebSocket stack (no relay)"
     )
@@ -309,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log("[bench] --relay-url without --relay-pid: no relay CPU or RSS figures")
     if args.command == "floor":
         return cmd_floor(args)
+    if args.command == "forwarder":
+        return cmd_forwarder(args)
     if args.command == "run":
         return cmd_run(args)
     if args.command == "compare":

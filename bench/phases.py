@@ -22,7 +22,7 @@ from .disturbance import wait_until_quiet
 from .launch import TlsFiles, start_fake, start_relay, tls_files
 from .loadgen import TURN_BYTES
 from .orchestrate import log, run_phase
-from .procs import Child
+from .procs import Child, child_env, python_module
 
 DIRECT_PATH = "/v1/realtime?model=gpt-realtime"
 
@@ -106,6 +106,22 @@ class Servers:
             relay.stop()
             self.relay = None
 
+    @contextmanager
+    def forwarder_running(self, tag: str = "") -> Iterator[tuple[str, int]]:
+        """A fresh bench/forwarder.py in front of the fake: the direct URL through it, its pid."""
+        forwarder = Child(
+            f"forwarder{'-' + tag if tag else ''}",
+            python_module("bench.forwarder", "--target", f"127.0.0.1:{self.upstream_port}"),
+            self.log_dir,
+            env=child_env(),
+        )
+        try:
+            url = forwarder.wait_for_line(r"ws://\S+", 30).group(0)
+            time.sleep(0.5)
+            yield url + DIRECT_PATH, forwarder.pid
+        finally:
+            forwarder.stop()
+
     def stop(self) -> None:
         if self.relay is not None:
             self.relay.stop()
@@ -144,8 +160,12 @@ def phase(
     profile_path: Path | None = None,
     relay: RelaySetup = DEFAULT_RELAY,
     name: str = "",
+    through: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """One measured phase; against the relay, a fresh relay with ``workers`` workers.
+
+    ``through`` (a direct phase only): the URL and pid of a process the direct clients pass
+    through on their way to the fake (``bench forwarder``); its CPU is reported as the relay's.
 
     A phase disturbed by other programs (``--retries``) is run again, each time after waiting
     for a quiet machine (``--wait-quiet``); the least disturbed run is kept, and says
@@ -166,6 +186,8 @@ def phase(
                 url, relay_pid = stack.enter_context(
                     running.relay_running(workers or 1, relay, name.replace(" ", "-"))
                 )
+            elif through is not None:
+                url, relay_pid = through
             else:
                 url, relay_pid = running.direct_url, None
             result = run_phase(

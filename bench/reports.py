@@ -197,3 +197,29 @@ def text_table(rows: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) ->
             f"{fmt(relay['turns_per_s'], 0)} ({fmt(d.get('turns_per_s'), 0)}) |"
         )
     return "\n".join(lines)
+
+
+# What a forwarder adds, by mode (bench forwarder): the voice latencies, or the text turn.
+FORWARDED_LATENCIES = ("speech_started", "first_audio", "text_done")
+
+
+def forwarder_table(mode: str, rounds: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+    """One row per round of ``bench forwarder``: the fake's CPU direct, the forwarder's own, and
+    the latency the extra hop adds (``relay_cpu`` in a forwarded phase is the forwarder's)."""
+    key = "text_done" if mode == "text" else "speech_started"
+    lines = [
+        f"| round | fake CPU ms/session-s direct | forwarder CPU ms/session-s | fake CPU "
+        f"forwarded | {key} p50 / p99 ms direct | forwarded | added p50 / p99 ms | ratio p50 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n, (direct, forwarded) in enumerate(rounds, 1):
+        lines.append(
+            f"| {n}{mark(direct, forwarded)} | {fmt(direct['upstream_cpu_ms_per_session_s'], 2)} | "
+            f"{fmt(forwarded['relay_cpu_ms_per_session_s'], 2)} | "
+            f"{fmt(forwarded['upstream_cpu_ms_per_session_s'], 2)} | "
+            f"{pair(direct.get(f'{key}_p50_ms'), direct.get(f'{key}_p99_ms'), 2)} | "
+            f"{pair(forwarded.get(f'{key}_p50_ms'), forwarded.get(f'{key}_p99_ms'), 2)} | "
+            f"{added_pair(forwarded, key)} | "
+            f"{ratio(forwarded.get(f'{key}_p50_ms'), direct.get(f'{key}_p50_ms'))} |"
+        )
+    return "\n".join(lines)

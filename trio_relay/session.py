@@ -288,9 +288,8 @@ class Session:
         """Carry out the translator's actions. From the upstream-reader the browser's messages
         wait for the write-through after the socket read (see :meth:`_next_upstream`); from
         other tasks (a tool call) ``wake_writer`` sends them at once."""
-        for event in actions.to_upstream:
-            # Through the pump, so replies stay in order with the browser's own items.
-            await self.upstream_writer.queue(realtime.encode_event(event))
+        # In order with the browser's own items (behind anything queued for the pump).
+        await self.upstream_writer.events(list(map(realtime.encode_event, actions.to_upstream)))
         for message in actions.to_client:
             self.downstream.queue(message, wake_writer=wake_writer)
         for observation in actions.observations:
@@ -365,8 +364,9 @@ class Session:
                     if audio := microphone.take():  # the audio came first: it goes first
                         await self.upstream_writer.audio(audio)
                     actions = self.translator.user_message(message, now)
-                    for event in actions.to_upstream:
-                        await self.upstream_writer.queue(realtime.encode_event(event))
+                    await self.upstream_writer.events(
+                        list(map(realtime.encode_event, actions.to_upstream))
+                    )
                     for reply in actions.to_client:  # rate_limited: nothing went upstream
                         self.downstream.queue(reply)
                     for observation in actions.observations:

@@ -5,11 +5,12 @@ a bounded channel: the backpressure on a browser when the upstream is slow); the
 (:meth:`UpstreamWriter.run_pump`) writes whatever is queued when it wakes in one socket write,
 microphone audio queued back to back as one append of at most :data:`MERGED_AUDIO_BYTES`.
 
-Microphone audio has a shorter way (:meth:`UpstreamWriter.audio`): when nothing waits before it
-in the queue, the client-reader writes it straight to the upstream socket, without waking the
-pump and without ever waiting (the socket takes it now, or the pump writes the rest, bounded by
-its send timeout). So audio goes upstream as soon as it is read, and it gathers only while a
-write before it is still under way.
+Microphone audio and events have a shorter way (:meth:`UpstreamWriter.audio`,
+:meth:`UpstreamWriter.events`): when nothing waits before them in the queue, the task that has
+them writes them straight to the upstream socket, without waking the pump and without ever
+waiting (the socket takes them now, or the pump writes the rest, bounded by its send timeout).
+So audio goes upstream as soon as it is read, and it gathers only while a write before it is
+still under way; a typed turn costs no wake-up of the pump.
 """
 
 from __future__ import annotations
@@ -75,20 +76,33 @@ class UpstreamWriter:
     async def audio(self, pcm: bytes) -> None:
         """Microphone audio, written straight to the upstream socket when nothing is queued
         before it; else queued, and merged by the pump with whatever gathers meanwhile."""
-        upstream = self._upstream
-        if upstream is None or self._queued:
+        if self._upstream is None or self._queued:
             await self.queue(pcm)
-            return
-        text = append_event(pcm)
+        else:
+            await self._write_through([append_event(pcm)])
+
+    async def events(self, texts: list[str]) -> None:
+        """Encoded events (a typed turn, a tool's outputs), in order, the same way: straight to
+        the socket when nothing is queued before them, else through the pump."""
+        if self._upstream is None or self._queued:
+            for text in texts:
+                await self.queue(text)
+        elif texts:
+            await self._write_through(texts)
+
+    async def _write_through(self, texts: list[str]) -> None:
+        """Frame ``texts`` behind whatever the socket has not taken yet and write what it takes
+        now, never waiting: the rest (or how the connection ended) is the pump's."""
+        assert self._upstream is not None
         if self._recorder is not None:
-            self._recorder.upstream_out([text])
+            self._recorder.upstream_out(texts)
         try:
-            written = upstream.send_many_nowait([text])
+            written = self._upstream.send_many_nowait(texts)
         except ConnectionClosed:
             await self.queue(b"")  # the pump's write says how it ended
             return
-        self.stats.upstream_out_bytes += len(text)
-        self.stats.upstream_out_frames += 1
+        self.stats.upstream_out_bytes += sum(map(len, texts))
+        self.stats.upstream_out_frames += len(texts)
         if not written:
             await self.queue(b"")  # the rest is the pump's to write
 
