@@ -1,5 +1,6 @@
 """The benchmark runs end to end: tiny load, both modes, relay and direct, a compare of two
-relays, well-formed figures, and a disturbed run that fails after printing what it measured.
+relays, the direct clients through a do-nothing forwarder, well-formed figures, and a disturbed
+run that fails after printing what it measured.
 
 No timing assertions: this checks that ``python -m bench`` works (processes start, sessions
 connect and complete, every figure is there), not how fast anything is. Every run starts at
@@ -58,6 +59,15 @@ def compare_command(out: Path) -> list[str]:
     ]
 
 
+def forwarder_command(out: Path) -> list[str]:
+    """One round of the direct clients straight to the fake, then through the forwarder."""
+    return [
+        *("-m", "bench", "forwarder", "--sessions", str(SESSIONS), "--rounds", "1"),
+        *("--warmup", "0.5", "--duration", "1", "--grace", "0.5", "--json", str(out)),
+        "--allow-disturbed",
+    ]
+
+
 @attrs.frozen
 class Finished:
     returncode: int
@@ -81,6 +91,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Finishe
         ),
         "text": run_command("text", out / "text.json", "--allow-disturbed"),
         "compare": compare_command(out / "compare.json"),
+        "forwarder": forwarder_command(out / "forwarder.json"),
     }
     started = {
         name: subprocess.Popen(
@@ -192,3 +203,18 @@ def test_a_disturbed_run_fails_after_printing_and_writing_its_figures(
     assert "relay A round 1 audio x2 workers=1 (other CPU" in run.stderr, run.stderr
     assert "paired by round" in run.stdout, run.stdout
     assert len(run.report["disturbed_phases"]) == 3, run.report
+
+
+def test_forwarder_measures_the_extra_hop_against_the_direct_run(runs: dict[str, Finished]) -> None:
+    run = runs["forwarder"]
+    assert run.returncode == 0, run.why()
+    assert "| forwarder CPU ms/session-s |" in run.stdout, run.stdout
+    direct, forwarded = run.report["phases"]
+    assert (direct["target"], forwarded["target"]) == ("direct", "direct")
+    for phase in (direct, forwarded):
+        assert phase["completed"] == SESSIONS, phase
+    # The forwarder's CPU is measured as the relay's would be; the fake's, in both phases.
+    assert is_number(forwarded["relay_cpu_ms_per_session_s"]), forwarded
+    assert direct["relay_cpu_ms_per_session_s"] is None, direct
+    assert is_number(forwarded["upstream_cpu_ms_per_session_s"]), forwarded
+    assert is_number(forwarded["speech_started_added_p50_ms"]), forwarded
