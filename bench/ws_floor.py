@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 import trio
@@ -111,11 +111,12 @@ async def serve(stack: str, port: int) -> None:
             )
             print(f"ready: ws://127.0.0.1:{server.port}/realtime", flush=True)
         return
-    handler = {
+    handlers: dict[str, Callable[[trio.SocketStream], Awaitable[None]]] = {
         "wsproto": wsproto_handler,
         "raw": partial(wsproto_handler, raw=True),
         "websockets": websockets_handler,
-    }[stack]
+    }
+    handler = handlers[stack]
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(partial(trio.serve_tcp, handler, port, host="127.0.0.1"))
         bound = listeners[0].socket.getsockname()[1]
