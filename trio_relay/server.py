@@ -1,11 +1,12 @@
-"""The relay's site: what its port answers, who may open a session, and the sessions.
+"""The relay's site: what its port answers, and the sessions.
 
 Connections are served by :class:`trio_relay.edge.Edge` (caps, bounds, and a failure kept to its
 own connection); :class:`Relay` is the site it serves: ``/healthz``, ``/readyz``, ``/metrics``
 and the frontend as plain HTTP (:func:`trio_relay.http.route`), and the WebSocket upgrade to
-``/realtime``, admitted here (origin, client credentials, capacity) before it is answered by
-:func:`trio_relay.websocket.accept` and becomes a :class:`~trio_relay.session.Session`.
-``METRICS_PORT`` gets an edge of its own, serving :class:`MetricsSite`.
+``/realtime``, admitted by :func:`trio_relay.admission.admit` (origin, client credentials,
+capacity) before it is answered by :func:`trio_relay.websocket.accept` and becomes a
+:class:`~trio_relay.session.Session`. ``METRICS_PORT`` gets an edge of its own, serving
+:class:`MetricsSite`.
 """
 
 from __future__ import annotations
@@ -13,24 +14,16 @@ from __future__ import annotations
 import os
 import resource
 import socket
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 
-import attrs
 import h11
 import structlog
 import trio
 
-from .budgets import Budgets, InvalidClaims
-from .client_auth import (
-    AuthFailed,
-    ClientIdentity,
-    chosen_subprotocol,
-    find_credential,
-    origin_allowed,
-)
+from .admission import Admitted, admit
+from .client_auth import chosen_subprotocol
 from .config import DEFAULT_OPENAI_MODEL, Limits, RelayConfig, UpstreamTarget, fake_target
 from .connections import ConnectionTable
 from .credentials import EntraTokenSource
@@ -56,7 +49,7 @@ from .stats import SessionStats
 from .ticker import Ticker
 from .tools.loading import load_toolbox
 from .tools.runner import ToolRunner
-from .tools.toolbox import InvalidToolsClaim, Toolbox
+from .tools.toolbox import Toolbox
 from .upstream import UpstreamConnector
 from .websocket import ConnectionClosed, accept
 
@@ -69,15 +62,6 @@ LISTEN_BACKLOG = 4096
 READINESS_TOKEN_TIMEOUT_S = 5.0
 # File descriptors beyond connections and sessions: listeners, logs, the upstream's DNS, ...
 SPARE_FDS = 64
-
-
-@attrs.frozen
-class Admitted:
-    """An upgrade that may become a session: who the client is, and its budgets."""
-
-    who: ClientIdentity
-    budgets: Budgets
-    toolbox: Toolbox
 
 
 class Relay:
@@ -156,13 +140,22 @@ class Relay:
         self, http: HttpConnection, request: h11.Request, target: RequestTarget, peer: str
     ) -> None:
         ip = self._client_ip(peer, request)
-        admitted = self._admission(request, target.origin_form, ip)
+        admitted = admit(
+            request,
+            target.origin_form,
+            ip,
+            ready=self.ready,
+            access=self.config.access,
+            limits=self.limits,
+            toolbox=self.toolbox,
+            slots=self.slots,
+        )
         if not isinstance(admitted, Admitted):
             reason, response = admitted
             self.metrics.rejections.labels(reason).inc()
             await http.respond(response, keep_alive=False)
             return
-        try:  # _admission took the slot
+        try:  # admit took the slot
             await self._serve_websocket(http, request, admitted)
         finally:
             self.slots.give_back(ip)
@@ -202,39 +195,6 @@ class Relay:
                 )
                 return text(503, f"upstream credentials unavailable: {reason}")
         return text(200, "ready")
-
-    def _admission(
-        self, request: h11.Request, target: str, ip: str
-    ) -> tuple[str, Response] | Admitted:
-        """Why this upgrade must be refused (before accept, before any upstream), or who the
-        client is and what its session may spend (a ticket's claims may set its budgets): then a
-        session slot was taken for it, which the caller gives back when the session ends."""
-        access = self.config.access
-        if not self.ready:
-            return "draining", text(503, "the relay is shutting down; retry shortly", retry_after=5)
-        origin = _header(request, b"origin")
-        if not origin_allowed(origin, access.allowed_origins):
-            log.warning("refused a WebSocket: origin not allowed", origin=(origin or "")[:200])
-            return "origin", text(403, "origin not allowed")
-        try:
-            who = access.client_auth.authenticate(
-                find_credential(request.headers, target), time.time()
-            )
-            budgets = Budgets.from_limits(self.limits).with_claims(who.claims)
-            toolbox = self.toolbox.for_claims(who.claims)
-        except (AuthFailed, InvalidClaims, InvalidToolsClaim) as exc:
-            failure = exc if isinstance(exc, AuthFailed) else AuthFailed(str(exc))
-            log.warning("refused a WebSocket: authentication failed", ip=ip, reason=failure.reason)
-            return "auth", text(
-                401,
-                f"authentication required: {failure.reason}",
-                headers=(("www-authenticate", failure.www_authenticate),),
-            )
-        refusal = self.slots.try_take(ip)  # the check and the take are one step
-        if refusal is not None:
-            log.warning("refused a WebSocket: at capacity", ip=ip, client=who.name, reason=refusal)
-            return "capacity", text(503, refusal, retry_after=5)
-        return Admitted(who, budgets, toolbox)
 
     async def _serve_websocket(
         self, http: HttpConnection, request: h11.Request, admitted: Admitted
@@ -349,13 +309,6 @@ def _port(listener: Listener) -> int:
         raise TypeError(f"the relay serves {type(listener).__name__}, which has no port")
     port: int = listener.socket.getsockname()[1]
     return port
-
-
-def _header(request: h11.Request, name: bytes) -> str | None:
-    for key, value in request.headers:
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 @asynccontextmanager
