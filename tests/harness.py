@@ -31,7 +31,8 @@ from trio_websocket import (
 from fake_upstream import FakeUpstream
 from trio_relay.config import RelayConfig, UpstreamTarget
 from trio_relay.probe import speech_like_pcm
-from trio_relay.server import Relay, serve_relay
+from trio_relay.server import Relay
+from trio_relay.serving import serve_relay
 from trio_relay.tools.toolbox import Toolbox
 from trio_relay.upstream import UpstreamConnector
 from trio_relay.websocket import WebSocket, accept

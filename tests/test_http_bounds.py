@@ -16,7 +16,8 @@ import trio
 import trio.testing
 
 from trio_relay.config import Limits, RelayConfig, openai_target
-from trio_relay.server import Relay, raise_open_file_limit
+from trio_relay.server import Relay
+from trio_relay.serving import raise_open_file_limit
 
 LIMITS = Limits(
     handshake_timeout_s=2.0,

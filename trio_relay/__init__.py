@@ -5,7 +5,7 @@ The public surface is small: load a configuration, serve it, or embed the pure t
 
 from .config import Backend, Dialect, Limits, RelayConfig, SessionSettings, load_config
 from .errors import ConfigError
-from .server import serve_relay
+from .serving import serve_relay
 from .translator import Translator
 
 __version__ = "0.1.0"

@@ -32,7 +32,8 @@ from .config import (
 )
 from .errors import ConfigError
 from .log import get_logger, setup_logging
-from .server import Relay, serve_relay
+from .server import Relay
+from .serving import serve_relay
 from .static import check_static_dir
 from .tools.loading import load_toolbox
 from .tools.toolbox import Toolbox
