@@ -12,7 +12,8 @@ epoch) are required, ``jti`` (a unique id) is required when tickets are one-time
 optional budget claims (``max_session_s`` ...) narrow a session's budgets. The verifier accepts
 HS256 only (no ``none``, no algorithm confusion), only the canonical base64url encoding of each
 part (no malleable signatures), a lifetime of at most ``TICKET_MAX_LIFETIME_S``, and with
-``TICKET_ONE_TIME=1`` each ``jti`` once within this process. Refusals say why, never echoing the
+``TICKET_ONE_TIME=1`` each ``jti`` once (within the relay: its workers share the record, see
+:mod:`trio_relay.shared_tickets`). Refusals say why, never echoing the
 ticket.
 """
 
@@ -27,7 +28,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
@@ -204,6 +205,13 @@ def _check_times(claims: Mapping[str, Any], now: float, rules: TicketRules) -> N
         raise AuthFailed(f"ticket lives longer than the maximum of {rules.max_lifetime_s} s")
 
 
+class TicketMemory(Protocol):
+    """Where one-time tickets' ids are remembered: :class:`ReplayGuard` in one process;
+    :class:`trio_relay.shared_tickets.SharedReplayGuard` across a relay's workers."""
+
+    def first_use(self, jti: str, expires_at: float, now: float) -> None: ...
+
+
 @attrs.define(eq=False)
 class ReplayGuard:
     """The ids of one-time tickets seen in this process, each until its ticket expires."""
@@ -238,7 +246,7 @@ class ClientAuth:
     tokens: tuple[str, ...] = attrs.field(default=(), repr=False)
     ticket_secret: bytes | None = attrs.field(default=None, repr=False)
     tickets: TicketRules = TicketRules()
-    replays: ReplayGuard = attrs.field(factory=ReplayGuard, eq=False, repr=False)
+    replays: TicketMemory = attrs.field(factory=ReplayGuard, eq=False, repr=False)
 
     def authenticate(self, credential: str | None, now: float) -> ClientIdentity:
         """Who the client is (a name for logs, never the credential, and a ticket's verified

@@ -38,6 +38,7 @@ from .log import get_logger
 from .metrics import RelayMetrics
 from .session import Session
 from .shared_slots import session_slots
+from .shared_tickets import relay_access
 from .static import StaticFiles
 from .stats import SessionStats
 from .ticker import Ticker
@@ -78,6 +79,8 @@ class Relay:
         self.static = static  # the frontend, loaded by serve_relay; None: not served
         self.ready = True
         self.slots = session_slots(self.limits, config.worker)  # with workers: one shared count
+        # With workers, a one-time ticket is one for the whole relay, not one per worker.
+        self.access = relay_access(config.access, config.worker)
         self.sessions: set[Session] = set()
         self.ticker = Ticker()  # the sessions' shared timer (started by serve_relay)
         self.metrics = RelayMetrics(self.live_stats, worker=config.worker)
@@ -135,7 +138,7 @@ class Relay:
             target.origin_form,
             ip,
             ready=self.ready,
-            access=self.config.access,
+            access=self.access,
             limits=self.limits,
             toolbox=self.toolbox,
             slots=self.slots,

@@ -139,11 +139,13 @@ class SharedSessionSlots:
         self._map.close()
         os.close(self._fd)
 
-    def _locked(self) -> _FileLock:
-        return _FileLock(self._fd)
+    def _locked(self) -> FileLock:
+        return FileLock(self._fd)
 
 
-class _FileLock:
+class FileLock:
+    """An exclusive ``flock`` of a shared file, held for the ``with`` block."""
+
     def __init__(self, fd: int) -> None:
         self._fd = fd
 

@@ -37,6 +37,7 @@ from .config import RelayConfig, WorkerPlace
 from .errors import ConfigError
 from .log import get_logger
 from .shared_slots import clear_worker_column, create_slot_file
+from .shared_tickets import create_ticket_file
 
 log = get_logger("trio_relay.workers")
 
@@ -126,6 +127,7 @@ async def supervise(config: RelayConfig) -> None:
     lifeline_read, lifeline_write = os.pipe()  # both close-on-exec; the read end is passed on
     try:
         create_slot_file(shared_dir, config.workers)
+        create_ticket_file(shared_dir)
         with reserve_port(config.host, config.port) as reserved:
             await _supervise(config, reserved, shared_dir, lifeline_read)
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from relay_process import (
 )
 from strict_exposition import Samples, strict_samples
 from trio_websocket import ConnectionRejected, open_websocket_url
+
+from trio_relay.client_auth import mint_ticket
 
 SESSIONS = 12
 SCRAPES = 12
@@ -133,6 +136,38 @@ async def test_a_session_cap_holds_across_workers(variable: str, reason: str) ->
             assert refused_by == {0, 1}, "every attempt went to one worker"
             started = relay.log.matching(event("session started"))
             assert len(started) == 3
+
+
+TICKET_SECRET = "a-secret-of-at-least-32-characters-long"
+
+
+async def test_a_one_time_ticket_opens_one_session_in_the_whole_relay() -> None:
+    env = {"CLIENT_AUTH": "ticket", "TICKET_SECRET": TICKET_SECRET, "TICKET_ONE_TIME": "1"}
+    ticket = mint_ticket(
+        TICKET_SECRET.encode(), "alice", int(time.time()) + 300, jti="the-only-use"
+    )
+    with trio.fail_after(TEST_TIMEOUT_S):
+        async with running_workers(2, env) as relay:
+            url = f"{relay.url}?token={ticket}"
+            async with open_browser(url) as browser:
+                await browser.until(is_control("connected"))
+            # Replayed until both workers have refused it: the one that admitted it, and the
+            # other, which never saw it but shares the record.
+            refused = event("refused a WebSocket: authentication failed")
+            refused_by: set[int] = set()
+            for attempt in range(1, MAX_CONNECTIONS_TRIED + 1):
+                try:
+                    async with open_websocket_url(url):
+                        raise AssertionError("a one-time ticket opened a second session")
+                except ConnectionRejected as refusal:
+                    assert refusal.status_code == 401
+                lines = await relay.log.until(refused, attempt)
+                assert all("already used" in line["reason"] for line in lines)
+                refused_by = {line["worker"] for line in lines}
+                if refused_by == {0, 1}:
+                    break
+            assert refused_by == {0, 1}, "every attempt went to one worker"
+            assert len(relay.log.matching(event("session started"))) == 1
 
 
 async def test_workers_exit_when_their_supervisor_is_killed(tmp_path: Path) -> None:
