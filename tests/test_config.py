@@ -157,3 +157,16 @@ def test_the_default_model_is_one_the_openai_package_knows() -> None:
     assert DEFAULT_OPENAI_MODEL in literals
     config = load_config({"OPENAI_API_KEY": "k"})
     assert config.upstream is not None and config.upstream.url.endswith("?model=gpt-realtime-2.1")
+
+
+AZURE = {"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com", "AZURE_OPENAI_DEPLOYMENT": "rt"}
+
+
+def test_the_default_transcription_model_is_the_backends_own() -> None:
+    assert load_config({"OPENAI_API_KEY": "sk-test"}).session.transcription_model == (
+        "gpt-transcribe"
+    )
+    assert load_config({}).session.transcription_model == "gpt-transcribe"  # the fake
+    assert load_config(AZURE).session.transcription_model == "whisper-1"
+    chosen = load_config({**AZURE, "TRANSCRIPTION_MODEL": "gpt-transcribe"})
+    assert chosen.session.transcription_model == "gpt-transcribe"

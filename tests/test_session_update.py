@@ -91,6 +91,18 @@ def test_transcription_language_and_prompt() -> None:
     assert validated(settings, Dialect.BETA)["input_audio_transcription"] == expected
 
 
+@pytest.mark.parametrize("model", ["gpt-transcribe", "gpt-live-transcribe"])
+def test_the_new_transcription_models_get_a_list_of_languages(model: str) -> None:
+    settings = SessionSettings(transcription_model=model, transcription_language="de")
+    assert ga_input(validated(settings, Dialect.GA))["transcription"] == {
+        "model": model,
+        "languages": ["de"],
+    }
+    # The beta dialect has one language field only.
+    beta = validated(settings, Dialect.BETA)["input_audio_transcription"]
+    assert beta == {"model": model, "language": "de"}
+
+
 def test_transcription_off_is_null() -> None:
     settings = SessionSettings(transcription_model=None)
     assert ga_input(validated(settings, Dialect.GA))["transcription"] is None

@@ -9,6 +9,7 @@ them against those models.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from enum import Enum, auto
 from typing import Any
@@ -41,7 +42,7 @@ def _ga_session(settings: SessionSettings) -> dict[str, Any]:
     audio_format = {"type": "audio/pcm", "rate": PCM_RATE}
     audio_input: dict[str, Any] = {
         "format": audio_format,
-        "transcription": _transcription(settings),
+        "transcription": _transcription(settings, Dialect.GA),
         "turn_detection": _turn_detection(settings, Dialect.GA),
     }
     if settings.noise_reduction is not None:
@@ -73,7 +74,7 @@ def _beta_session(settings: SessionSettings) -> dict[str, Any]:
         "voice": settings.voice,
         "input_audio_format": "pcm16",
         "output_audio_format": "pcm16",
-        "input_audio_transcription": _transcription(settings),
+        "input_audio_transcription": _transcription(settings, Dialect.BETA),
         "turn_detection": _turn_detection(settings, Dialect.BETA),
     }
     if settings.noise_reduction is not None:
@@ -83,12 +84,21 @@ def _beta_session(settings: SessionSettings) -> dict[str, Any]:
     return session
 
 
-def _transcription(settings: SessionSettings) -> dict[str, Any] | None:
-    if not settings.transcription_model:
+# The transcription models that take a list of possible languages instead of one language
+# (OpenAI's migration from Whisper: ``languages`` replaces the legacy ``language`` hint).
+_LANGUAGES_MODELS = re.compile(r"gpt-(live-)?transcribe(-.+)?")
+
+
+def _transcription(settings: SessionSettings, dialect: Dialect) -> dict[str, Any] | None:
+    model = settings.transcription_model
+    if not model:
         return None
-    transcription = {"model": settings.transcription_model}
-    if settings.transcription_language is not None:
-        transcription["language"] = settings.transcription_language
+    transcription: dict[str, Any] = {"model": model}
+    language = settings.transcription_language
+    if language is not None and dialect is Dialect.GA and _LANGUAGES_MODELS.fullmatch(model):
+        transcription["languages"] = [language]
+    elif language is not None:
+        transcription["language"] = language
     if settings.transcription_prompt is not None:
         transcription["prompt"] = settings.transcription_prompt
     return transcription

@@ -107,7 +107,7 @@ def load_config(
         backend=backend,
         backend_was_inferred=inferred,
         upstream=upstream,
-        session=session_from_env(env),
+        session=session_from_env(env, azure=azure),
         limits=limits_from_env(env),
         access=access_from_env(env, resolved_host),
         static_dir=env.get("STATIC_DIR", "").strip() or DEFAULT_STATIC_DIR,

@@ -23,6 +23,11 @@ NoiseReduction = Literal["near_field", "far_field"]
 ReasoningEffort = Literal["minimal", "low", "medium", "high", "xhigh"]
 # The output speed range of the typed models (GA audio.output.speed, beta speed).
 VOICE_SPEED_RANGE = (0.25, 1.5)
+# Input transcription: OpenAI's model for committed Realtime turns. whisper-1 and the
+# gpt-4o-*-transcribe models shut down on 2027-02-26 (OpenAI's deprecations); Azure deployments
+# keep whisper-1, the transcription model Azure's realtime sessions take in every dialect.
+DEFAULT_TRANSCRIPTION_MODEL = "gpt-transcribe"
+AZURE_TRANSCRIPTION_MODEL = "whisper-1"
 
 _SERVER_VAD_ONLY = (
     "VAD_THRESHOLD",
@@ -57,7 +62,7 @@ class SessionSettings:
     )
     voice: str = "alloy"
     output_modality: Literal["audio", "text"] = "audio"
-    transcription_model: str | None = "whisper-1"
+    transcription_model: str | None = DEFAULT_TRANSCRIPTION_MODEL
     transcription_language: str | None = None
     transcription_prompt: str | None = None
     # Live captions: the relay forwards the upstream's input transcription deltas.
@@ -90,11 +95,13 @@ class SessionSettings:
         return [name for name, value in unsent.items() if value is not None]
 
 
-def session_from_env(env: Mapping[str, str]) -> SessionSettings:
+def session_from_env(env: Mapping[str, str], *, azure: bool = False) -> SessionSettings:
+    """``azure``: the upstream is Azure OpenAI (its transcription model by default)."""
     d = SessionSettings()
     transcription = env.get("TRANSCRIPTION_MODEL")
+    default_transcription = AZURE_TRANSCRIPTION_MODEL if azure else d.transcription_model
     transcription_model = (
-        d.transcription_model if transcription is None else (transcription.strip() or None)
+        default_transcription if transcription is None else (transcription.strip() or None)
     )
     turn_detection = one_of(env, "TURN_DETECTION", TurnDetection, d.turn_detection)
     _check_turn_detection(env, turn_detection)
