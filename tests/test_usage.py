@@ -118,10 +118,10 @@ README_EXAMPLE = readme_example()
 def test_a_session_is_priced_by_its_models_entries() -> None:
     table = load_config({"PRICES": json.dumps(README_EXAMPLE)}).prices
     assert table is not None
-    prices = table.for_session("gpt-realtime-2.1", "whisper-1")
+    prices = table.for_session("gpt-realtime-2.1", "gpt-transcribe")
     million_each = dict.fromkeys(("input_text", "input_cached_audio", "output_audio"), 1_000_000)
     estimate = prices.estimate(million_each, transcription_seconds=120)
-    assert estimate.usd == pytest.approx(4.0 + 0.4 + 64.0 + 2 * 0.006)
+    assert estimate.usd == pytest.approx(4.0 + 0.4 + 64.0 + 2 * 0.0045)
     assert estimate.unpriced == ()
 
 
