@@ -27,6 +27,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Sequence
+from contextlib import ExitStack
 from functools import partial
 
 import structlog
@@ -128,8 +129,15 @@ async def supervise(config: RelayConfig) -> None:
     try:
         create_slot_file(shared_dir, config.workers)
         create_ticket_file(shared_dir)
-        with reserve_port(config.host, config.port) as reserved:
-            await _supervise(config, reserved, shared_dir, lifeline_read)
+        with ExitStack() as reserved:
+            port = reserved.enter_context(reserve_port(config.host, config.port))
+            # METRICS_PORT=0 too is one port for the whole relay, not one per worker.
+            metrics = (
+                None
+                if config.metrics_port is None
+                else reserved.enter_context(reserve_port(config.host, config.metrics_port))
+            )
+            await _supervise(config, port, metrics, shared_dir, lifeline_read)
     finally:
         os.close(lifeline_read)
         os.close(lifeline_write)
@@ -137,12 +145,21 @@ async def supervise(config: RelayConfig) -> None:
 
 
 async def _supervise(
-    config: RelayConfig, reserved: socket.socket, shared_dir: str, lifeline_fd: int
+    config: RelayConfig,
+    reserved: socket.socket,
+    metrics_reserved: socket.socket | None,
+    shared_dir: str,
+    lifeline_fd: int,
 ) -> None:
     port = reserved.getsockname()[1]
     grace = config.limits.drain_grace_s + 2 * config.limits.close_timeout_s + 5
     # Our own value wins over one inherited: each relay has a directory of its own.
     environment = {**os.environ, MULTIPROC_DIR_VARIABLE: shared_dir}
+    metrics_note = ""
+    if metrics_reserved is not None:
+        metrics_port = metrics_reserved.getsockname()[1]
+        environment["METRICS_PORT"] = str(metrics_port)  # the port reserved, if 0 was asked
+        metrics_note = f" (/metrics on port {metrics_port})"
 
     async def stop_gracefully(process: trio.Process) -> None:
         process.send_signal(signal.SIGTERM)
@@ -185,7 +202,7 @@ async def _supervise(
             await _wait_until_listening(config.host, port)
             print(
                 f"trio-relay supervisor: {config.workers} workers on "
-                f"ws://{config.host}:{port}/realtime",
+                f"ws://{config.host}:{port}/realtime{metrics_note}",
                 flush=True,
             )
             async for signum in signals:

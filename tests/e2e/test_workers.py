@@ -14,6 +14,7 @@ import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 from harness import is_control, open_browser
@@ -136,6 +137,23 @@ async def test_a_session_cap_holds_across_workers(variable: str, reason: str) ->
             assert refused_by == {0, 1}, "every attempt went to one worker"
             started = relay.log.matching(event("session started"))
             assert len(started) == 3
+
+
+async def test_metrics_port_0_is_one_port_for_the_whole_relay() -> None:
+    with trio.fail_after(TEST_TIMEOUT_S):
+        async with running_workers(2, {"METRICS_PORT": "0"}) as relay:
+            serving = await relay.log.until(event("serving /metrics and /healthz"), 2)
+            assert {line["worker"] for line in serving} == {0, 1}
+            ports = {line["port"] for line in serving}
+            assert len(ports) == 1 and 0 not in ports, serving
+            (port,) = ports
+            async with httpx.AsyncClient() as http:
+                for _ in range(4):  # a connection each: either worker may answer
+                    response = await http.get(
+                        f"http://127.0.0.1:{port}/metrics", headers={"connection": "close"}
+                    )
+                    assert response.status_code == 200
+                    assert "# TYPE trio_relay_bytes_total counter" in response.text
 
 
 TICKET_SECRET = "a-secret-of-at-least-32-characters-long"
