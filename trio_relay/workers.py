@@ -29,6 +29,7 @@ import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
 from functools import partial
+from pathlib import Path
 
 import structlog
 import trio
@@ -123,8 +124,43 @@ async def _wait_until_listening(host: str, port: int, limit_s: float = 30.0) -> 
     log.warning("no worker accepted connections in time", limit_s=limit_s)
 
 
+SHARED_DIR_PREFIX = "trio-relay-"
+SUPERVISOR_PID_FILE = "supervisor.pid"
+
+
+def remove_stale_shared_dirs(parent: str) -> list[str]:
+    """Remove the shared directories of relays whose supervisor is gone without cleaning up
+    (killed with SIGKILL, say); which ones were removed. A directory counts as a relay's only
+    with its supervisor's pid file in it, and as stale only when that process no longer exists."""
+    removed = []
+    for path in Path(parent).glob(f"{SHARED_DIR_PREFIX}*"):
+        try:
+            pid = int((path / SUPERVISOR_PID_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not a relay's shared directory, or not ours to read
+        if _process_exists(pid):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(str(path))
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True
+
+
 async def supervise(config: RelayConfig) -> None:
-    shared_dir = tempfile.mkdtemp(prefix="trio-relay-")
+    stale = remove_stale_shared_dirs(tempfile.gettempdir())
+    if stale:
+        log.info("removed shared directories of relays that did not stop cleanly", paths=stale)
+    shared_dir = tempfile.mkdtemp(prefix=SHARED_DIR_PREFIX)
+    (Path(shared_dir) / SUPERVISOR_PID_FILE).write_text(str(os.getpid()))
     lifeline_read, lifeline_write = os.pipe()  # both close-on-exec; the read end is passed on
     try:
         create_slot_file(shared_dir, config.workers)

@@ -188,7 +188,13 @@ async def test_a_one_time_ticket_opens_one_session_in_the_whole_relay() -> None:
             assert len(relay.log.matching(event("session started"))) == 1
 
 
-async def test_workers_exit_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+def relay_dirs(parent: Path) -> list[Path]:
+    return list(parent.glob("trio-relay-*"))
+
+
+async def test_workers_exit_when_their_supervisor_is_killed_and_the_next_relay_cleans_up(
+    tmp_path: Path,
+) -> None:
     with trio.fail_after(TEST_TIMEOUT_S):
         # A killed supervisor cannot remove the relay's shared directory: keep it in tmp_path.
         async with running_workers(2, {"TMPDIR": str(tmp_path)}) as relay:
@@ -206,3 +212,11 @@ async def test_workers_exit_when_their_supervisor_is_killed(tmp_path: Path) -> N
             finally:
                 for fd in watches:
                     os.close(fd)
+        # Its shared directory is left behind; the next relay started there removes it.
+        (left,) = relay_dirs(tmp_path)
+        async with running_workers(2, {"TMPDIR": str(tmp_path)}) as relay:
+            await relay.log.until(
+                event("removed shared directories of relays that did not stop cleanly")
+            )
+            remaining = relay_dirs(tmp_path)
+            assert left not in remaining and len(remaining) == 1  # its own
