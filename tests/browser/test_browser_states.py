@@ -1,8 +1,9 @@
 """The page's states, in Chromium, as a user would see them: idle, connected, speaking with live
-captions, tool calls, and the ends of a connection. The page is served by a real relay; the
-conversation comes from a scripted :class:`FakeRelay`, which sends what the real relay does not
-send yet (``tool_call``, ``transcription_delta``) exactly when the test says. Each main state is
-written to ``test-artifacts/browser/<state>.png`` for people to look at.
+captions, tool calls (also in the dark colour scheme), and the ends of a connection. The page is
+served by a real relay; the conversation comes from a scripted :class:`FakeRelay`, which sends
+what the real relay does not send yet (``tool_call``, ``transcription_delta``) exactly when the
+test says. Each main state is written to ``test-artifacts/browser/<state>.png`` for people to
+look at.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ pytestmark = pytest.mark.browser
 
 GREETING = "Hi! Ask me what time it is."
 SPEAKING = "Speaking…"
+# frontend/src/styles.css, prefers-color-scheme: dark (--bg, --text).
+DARK_BACKGROUND = "rgb(15, 18, 22)"
+DARK_TEXT = "rgb(230, 233, 238)"
 
 
 def write_voice_level_wav(path: Path, seconds: int = 10) -> Path:
@@ -127,6 +131,13 @@ async def test_states_captions_and_tool_calls_each_shown_once(
         )
         expect(page.locator("li.line--assistant").last).to_have_attribute("aria-busy", "false")
         screenshot(page, "tool-calls-done")
+        # The same conversation in the system's dark scheme: dark page, light text.
+        page.emulate_media(color_scheme="dark")
+        expect(page.locator("html")).to_have_css("background-color", DARK_BACKGROUND)
+        expect(page.locator("html")).to_have_css("color", DARK_TEXT)
+        screenshot(page, "tool-calls-done-dark")
+        page.emulate_media(color_scheme="light")
+        expect(page.locator("html")).not_to_have_css("background-color", DARK_BACKGROUND)
 
         # "Speaking…" ends with the microphone...
         turn_mic_on(page)
