@@ -41,3 +41,10 @@ def test_a_pid_file_that_is_not_a_number_is_left_alone(tmp_path: Path) -> None:
     (odd / SUPERVISOR_PID_FILE).write_text("not a pid")
     assert remove_stale_shared_dirs(str(tmp_path)) == []
     assert odd.exists()
+
+
+def test_a_link_named_like_a_shared_directory_is_not_followed(tmp_path: Path) -> None:
+    elsewhere = shared_dir(tmp_path, "not-a-relay", dead_pid())
+    (tmp_path / "trio-relay-link").symlink_to(elsewhere)
+    assert remove_stale_shared_dirs(str(tmp_path)) == []
+    assert elsewhere.exists()

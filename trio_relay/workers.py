@@ -135,6 +135,9 @@ def remove_stale_shared_dirs(parent: str) -> list[str]:
     removed = []
     for path in Path(parent).glob(f"{SHARED_DIR_PREFIX}*"):
         try:
+            # Only a real directory of this user's (never through a link someone else made).
+            if path.is_symlink() or path.lstat().st_uid != os.getuid():
+                continue
             pid = int((path / SUPERVISOR_PID_FILE).read_text())
         except (OSError, ValueError):
             continue  # not a relay's shared directory, or not ours to read
