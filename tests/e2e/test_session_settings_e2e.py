@@ -30,7 +30,7 @@ def target(fake: FakeUpstream, dialect: Dialect) -> UpstreamTarget:
 
 
 EVERY_SETTING = SessionSettings(
-    transcription_model="gpt-4o-mini-transcribe",
+    transcription_model="gpt-transcribe",  # GA: its language goes as `languages`
     transcription_language="en",
     transcription_prompt="order numbers",
     transcription_deltas=True,
